@@ -1,0 +1,3 @@
+// Precompiled header: the heavy libtorch headers most translation units need.
+#pragma once
+#include <torch/torch.h>

@@ -1,0 +1,42 @@
+// Model configurations: built-in ones (no download) and Hugging Face config.json files.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace slimfit::models {
+
+enum class Arch { kBert, kVit };
+
+struct ModelConfig {
+  Arch arch = Arch::kBert;
+  std::string name;
+  int64_t hidden_size = 768;
+  int64_t num_layers = 12;
+  int64_t num_heads = 12;
+  int64_t intermediate_size = 3072;
+  double layer_norm_eps = 1e-12;
+  double hidden_dropout = 0.1;
+  double attention_dropout = 0.1;
+  double initializer_range = 0.02;
+  int64_t num_labels = 2;
+  // BERT
+  int64_t vocab_size = 30522;
+  int64_t max_position_embeddings = 512;
+  int64_t type_vocab_size = 2;
+  int64_t pad_token_id = 0;
+  // ViT
+  int64_t image_size = 224;
+  int64_t patch_size = 16;
+  int64_t num_channels = 3;
+};
+
+// "bert-tiny", "bert-base", "vit-tiny", "vit-b16"; throws slimfit::Error listing the names.
+ModelConfig builtin_config(const std::string& name);
+std::vector<std::string> builtin_config_names();
+// Reads a Hugging Face config.json (model_type "bert" or "vit"); throws on a missing file,
+// bad JSON or an unsupported model_type / hidden_act.
+ModelConfig config_from_json_file(const std::string& path);
+
+}  // namespace slimfit::models
