@@ -1,0 +1,254 @@
+#include "train/measure_step.h"
+
+#include <ATen/ATen.h>
+#include <torch/nn/module.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <iomanip>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+#include "common/error.h"
+#include "mem/ledger.h"
+#include "models/model.h"
+#include "sched/units.h"
+#include "train/adamw.h"
+
+#ifdef SLIMFIT_WITH_TORCH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
+namespace slimfit::train {
+namespace {
+
+models::ModelConfig resolve_config(const std::string& spec) {
+  for (const std::string& name : models::builtin_config_names()) {
+    if (name == spec) return models::builtin_config(spec);
+  }
+  namespace fs = std::filesystem;
+  if (fs::is_directory(spec)) return models::config_from_json_file(spec + "/config.json");
+  SLIMFIT_CHECK(fs::exists(spec), "unknown model '", spec,
+                "': expected a built-in name (bert-tiny, bert-base, vit-tiny, vit-b16), a Hugging "
+                "Face checkpoint directory or a config.json path");
+  return models::config_from_json_file(spec);
+}
+
+// Live and peak bytes of the device the step runs on.
+struct DeviceCounter {
+  bool cuda = false;
+  int64_t current() const {
+#ifdef SLIMFIT_WITH_TORCH_CUDA
+    if (cuda) {
+      auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(0);
+      return stats.allocated_bytes[0].current;  // StatType::AGGREGATE
+    }
+#endif
+    return mem::snapshot().current;
+  }
+  int64_t peak() const {
+#ifdef SLIMFIT_WITH_TORCH_CUDA
+    if (cuda) {
+      auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(0);
+      return stats.allocated_bytes[0].peak;
+    }
+#endif
+    return mem::snapshot().peak;
+  }
+  void reset_peak() const {
+#ifdef SLIMFIT_WITH_TORCH_CUDA
+    if (cuda) {
+      c10::cuda::CUDACachingAllocator::resetPeakStats(0);
+      return;
+    }
+#endif
+    mem::reset_peak();
+  }
+};
+
+double mib(int64_t bytes) { return double(bytes) / (1024.0 * 1024.0); }
+
+}  // namespace
+
+StepMemoryReport measure_training_step(const StepMemoryOptions& options) {
+  SLIMFIT_CHECK(options.batch > 0, "--batch must be positive, got ", options.batch);
+  SLIMFIT_CHECK(options.seq > 0, "--seq must be positive, got ", options.seq);
+  SLIMFIT_CHECK(options.freeze_ratio >= 0.0 && options.freeze_ratio < 1.0,
+                "--freeze-ratio must be in [0, 1), got ", options.freeze_ratio);
+  DeviceCounter counter;
+  counter.cuda = options.device == "cuda";
+  SLIMFIT_CHECK(options.device == "cpu" || options.device == "cuda", "unknown device '",
+                options.device, "': expected cpu or cuda");
+#ifndef SLIMFIT_WITH_TORCH_CUDA
+  SLIMFIT_CHECK(!counter.cuda,
+                "--device cuda needs slimfit built against a CUDA libtorch (set Torch_DIR)");
+#endif
+  if (!counter.cuda) {
+    SLIMFIT_CHECK(mem::counting_cpu_allocator_installed(),
+                  "the counting CPU allocator must be installed before measuring "
+                  "(mem::install_counting_cpu_allocator)");
+  }
+  const at::Device device(counter.cuda ? at::kCUDA : at::kCPU);
+
+  StepMemoryReport report;
+  report.options = options;
+  const models::ModelConfig config = resolve_config(options.model);
+  report.model_name = config.name;
+  at::manual_seed(options.seed);
+
+  models::Classifier model;
+  {
+    mem::LedgerScope scope(mem::Category::kWeights);
+    model = models::make_model(config);
+    model->to(device);
+  }
+  model->train();
+  model->ops()->slimfit = options.compress;
+
+  std::vector<std::pair<std::string, at::Tensor>> named;
+  for (const auto& item : model->named_parameters()) {
+    named.emplace_back(item.key(), item.value());
+    report.weights_bytes += item.value().nbytes();
+  }
+  AdamW optimizer(named, AdamWOptions{});
+  {
+    mem::LedgerScope scope(mem::Category::kOptimizer);
+    optimizer.init_state();
+  }
+  report.optimizer_bytes = optimizer.state_bytes();
+
+  // Freeze floor(r * t) units, chosen by a seeded shuffle (the scheduler's first step).
+  std::vector<sched::Unit> units = sched::units_of(*model);
+  report.units_total = static_cast<int64_t>(units.size());
+  report.units_frozen = static_cast<int64_t>(std::floor(options.freeze_ratio * units.size()));
+  std::vector<size_t> order(units.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng(options.seed);
+  std::shuffle(order.begin(), order.end(), rng);
+  for (int64_t i = 0; i < report.units_frozen; ++i) units[order[i]].param.set_requires_grad(false);
+
+  models::Batch batch;
+  {
+    mem::LedgerScope scope(mem::Category::kInputs);
+    batch = models::synthetic_batch(config, options.batch, options.seq, options.seed);
+    if (batch.input_ids.defined()) batch.input_ids = batch.input_ids.to(device);
+    if (batch.token_type_ids.defined()) batch.token_type_ids = batch.token_type_ids.to(device);
+    if (batch.attention_mask.defined()) batch.attention_mask = batch.attention_mask.to(device);
+    if (batch.pixel_values.defined()) batch.pixel_values = batch.pixel_values.to(device);
+    batch.labels = batch.labels.to(device);
+  }
+  for (const at::Tensor& t : {batch.input_ids, batch.token_type_ids, batch.attention_mask,
+                              batch.pixel_values, batch.labels}) {
+    if (t.defined()) report.input_bytes += t.nbytes();
+  }
+
+  // Gradient hooks keep the ledger's count of gradient bytes, so the peak knows how much of
+  // the backward pass's memory was gradients and how much was workspace.
+  for (auto& [name, param] : named) {
+    if (!param.requires_grad()) continue;
+    param.register_hook([](const at::Tensor& grad) { mem::note_gradient_bytes(grad.nbytes()); });
+  }
+
+  counter.reset_peak();
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t before_forward = counter.current();
+  at::Tensor loss;
+  {
+    mem::LedgerScope scope(mem::Category::kForward);
+    at::Tensor logits = model->forward(batch);
+    loss = at::cross_entropy_loss(logits, batch.labels);
+  }
+  report.activation_bytes = counter.current() - before_forward;
+  {
+    mem::LedgerScope scope(mem::Category::kBackward);
+    loss.backward();
+    loss = at::Tensor();
+  }
+  for (auto& [name, param] : named) {
+    if (param.grad().defined()) report.grad_bytes += param.grad().nbytes();
+  }
+  {
+    mem::LedgerScope scope(mem::Category::kStep);
+    optimizer.step(AdamWOptions{}.lr);
+  }
+  report.step_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report.peak_bytes = counter.peak();
+
+  if (!counter.cuda) {
+    const mem::Snapshot s = mem::snapshot();
+    auto at = [&](mem::Category c) { return s.at_peak[static_cast<int>(c)]; };
+    report.has_breakdown = true;
+    report.peak_weights = at(mem::Category::kWeights);
+    report.peak_optimizer = at(mem::Category::kOptimizer);
+    report.peak_inputs = at(mem::Category::kInputs);
+    report.peak_activations = at(mem::Category::kForward);
+    report.peak_gradients = s.gradients_at_peak;
+    report.peak_workspace = at(mem::Category::kBackward) + at(mem::Category::kStep) +
+                            at(mem::Category::kOther) - s.gradients_at_peak;
+  }
+  optimizer.release_grads();
+  mem::note_gradient_bytes(-report.grad_bytes);
+  return report;
+}
+
+nlohmann::json to_json(const StepMemoryReport& r) {
+  nlohmann::json j;
+  j["model"] = r.model_name;
+  j["batch"] = r.options.batch;
+  j["seq"] = r.options.seq;
+  j["freeze_ratio"] = r.options.freeze_ratio;
+  j["compress"] = r.options.compress;
+  j["device"] = r.options.device;
+  j["units_total"] = r.units_total;
+  j["units_frozen"] = r.units_frozen;
+  j["weights_bytes"] = r.weights_bytes;
+  j["grad_bytes"] = r.grad_bytes;
+  j["optimizer_bytes"] = r.optimizer_bytes;
+  j["input_bytes"] = r.input_bytes;
+  j["activation_bytes"] = r.activation_bytes;
+  j["peak_bytes"] = r.peak_bytes;
+  if (r.has_breakdown) {
+    j["peak_breakdown"] = {{"weights", r.peak_weights},         {"optimizer", r.peak_optimizer},
+                           {"inputs", r.peak_inputs},           {"activations", r.peak_activations},
+                           {"gradients", r.peak_gradients},     {"workspace", r.peak_workspace}};
+  }
+  j["step_seconds"] = r.step_seconds;
+  return j;
+}
+
+std::string to_table(const StepMemoryReport& r) {
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(2);
+  os << "model " << r.model_name << "  batch " << r.options.batch << "  seq " << r.options.seq
+     << "  freeze_ratio " << r.options.freeze_ratio << " (" << r.units_frozen << "/"
+     << r.units_total << " units frozen)  compress " << (r.options.compress ? "on" : "off")
+     << "  device " << r.options.device << "\n";
+  auto row = [&](const char* name, int64_t bytes) {
+    os << "  " << std::left << std::setw(22) << name << std::right << std::setw(12) << mib(bytes)
+       << " MiB\n";
+  };
+  row("weights", r.weights_bytes);
+  row("gradients", r.grad_bytes);
+  row("optimizer state", r.optimizer_bytes);
+  row("inputs", r.input_bytes);
+  row("saved activations", r.activation_bytes);
+  row("peak", r.peak_bytes);
+  if (r.has_breakdown) {
+    os << "  alive at the peak:\n";
+    row("  weights", r.peak_weights);
+    row("  optimizer state", r.peak_optimizer);
+    row("  inputs", r.peak_inputs);
+    row("  saved activations", r.peak_activations);
+    row("  gradients", r.peak_gradients);
+    row("  workspace", r.peak_workspace);
+  }
+  os << "  step time " << std::setprecision(3) << r.step_seconds << " s\n";
+  return os.str();
+}
+
+}  // namespace slimfit::train

@@ -1,0 +1,202 @@
+// The memory ruler: exact byte counts from the counting CPU allocator (note [memory ledger]).
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "mem/ledger.h"
+#include "models/config.h"
+#include "ops/functional.h"
+#include "train/measure_step.h"
+
+namespace {
+
+using slimfit::mem::Category;
+
+class MemoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override { slimfit::mem::install_counting_cpu_allocator(); }
+  static int64_t live() { return slimfit::mem::snapshot().current; }
+};
+
+constexpr int64_t kF = sizeof(float);
+
+TEST_F(MemoryTest, CountsExactBytesOfEveryTensor) {
+  const int64_t before = live();
+  {
+    at::Tensor a = at::empty({7, 13}, at::kFloat);
+    EXPECT_EQ(live() - before, 7 * 13 * kF);
+    at::Tensor b = at::empty({5}, at::kDouble);
+    EXPECT_EQ(live() - before, 7 * 13 * kF + 5 * 8);
+  }
+  EXPECT_EQ(live(), before);
+}
+
+TEST_F(MemoryTest, PeakAndCategoriesSumExactly) {
+  slimfit::mem::reset_peak();
+  const auto s0 = slimfit::mem::snapshot();
+  {
+    slimfit::mem::LedgerScope scope(Category::kForward);
+    at::Tensor a = at::empty({1000}, at::kFloat);
+    {
+      slimfit::mem::LedgerScope inner(Category::kBackward);
+      at::Tensor b = at::empty({500}, at::kFloat);
+    }
+  }
+  const auto s1 = slimfit::mem::snapshot();
+  EXPECT_EQ(s1.peak - s0.current, 1500 * kF);
+  EXPECT_EQ(s1.at_peak[int(Category::kForward)] - s0.live[int(Category::kForward)], 1000 * kF);
+  EXPECT_EQ(s1.at_peak[int(Category::kBackward)] - s0.live[int(Category::kBackward)], 500 * kF);
+  int64_t sum = 0;
+  for (int64_t v : s1.at_peak) sum += v;
+  EXPECT_EQ(sum, s1.peak);
+}
+
+// SPEC.md "Facts checked on this stack": Linear(64->256) -> GELU -> Linear(256->64) ->
+// LayerNorm on an input (8, 16, 64) that is already alive, loss = sum. Bytes alive after the
+// forward pass that were not alive before it, with stock ops (OpsConfig::slimfit == false).
+int64_t stock_stack_saved_bytes(bool freeze_weights) {
+  slimfit::ops::OpsConfig cfg;  // plain libtorch
+  auto param = [&](std::vector<int64_t> shape) {
+    return at::randn(shape).set_requires_grad(!freeze_weights);
+  };
+  at::Tensor w1 = param({256, 64}), b1 = at::zeros({256}).set_requires_grad(true);
+  at::Tensor w2 = param({64, 256}), b2 = at::zeros({64}).set_requires_grad(true);
+  at::Tensor g = param({64}), beta = at::zeros({64}).set_requires_grad(true);
+  at::Tensor x = at::randn({8, 16, 64}).set_requires_grad(true);
+  const int64_t before = slimfit::mem::snapshot().current;
+  at::Tensor h = slimfit::ops::linear(x, w1, b1, cfg);
+  h = slimfit::ops::gelu(h, cfg);
+  h = slimfit::ops::linear(h, w2, b2, cfg, slimfit::ops::LinearRole::kFfnDown);
+  at::Tensor loss = slimfit::ops::layer_norm(h, g, beta, 1e-12, cfg).sum();
+  h = at::Tensor();
+  const int64_t saved = slimfit::mem::snapshot().current - before;
+  loss.backward();
+  return saved;
+}
+
+TEST_F(MemoryTest, StockStackMatchesSpecFacts) {
+  // Trainable: Linear1 output (GELU input) 131072 + GELU output (Linear2 input) 131072 +
+  // Linear2 output (LayerNorm input) 32768 + LayerNorm mean and rstd 2 x 512 + loss 4.
+  EXPECT_EQ(stock_stack_saved_bytes(false), 295940);
+  // Frozen: Linear2 keeps no input, so the GELU output is freed.
+  EXPECT_EQ(stock_stack_saved_bytes(true), 295940 - 8 * 16 * 256 * kF);
+  EXPECT_EQ(stock_stack_saved_bytes(true), 164868);
+}
+
+TEST_F(MemoryTest, FrozenLinearKeepsNoCopyOfItsInput) {
+  slimfit::ops::OpsConfig cfg;
+  at::Tensor w = at::randn({32, 48});  // frozen: requires_grad false
+  at::Tensor x = at::randn({4, 10, 48}).set_requires_grad(true);
+  const int64_t before = live();
+  at::Tensor y = slimfit::ops::linear(x, w, at::Tensor(), cfg);
+  EXPECT_EQ(live() - before, y.nbytes());  // the output alone: nothing saved
+  w.set_requires_grad(true);
+  at::Tensor x2 = x * 1.0;  // a fresh input that only the Linear keeps alive
+  const int64_t before2 = live();
+  at::Tensor y2 = slimfit::ops::linear(x2, w, at::Tensor(), cfg);
+  x2 = at::Tensor();
+  EXPECT_EQ(live() - before2, y2.nbytes() + 4 * 10 * 48 * kF);  // trainable: keeps x2
+}
+
+int64_t bert_param_count(const slimfit::models::ModelConfig& c) {
+  const int64_t H = c.hidden_size, I = c.intermediate_size;
+  const int64_t embeddings = (c.vocab_size + c.max_position_embeddings + c.type_vocab_size) * H + 2 * H;
+  const int64_t layer = 4 * (H * H + H) + (H * I + I) + (I * H + H) + 2 * 2 * H;
+  return embeddings + c.num_layers * layer + (H * H + H) + (H * c.num_labels + c.num_labels);
+}
+
+TEST_F(MemoryTest, TrainingStepBreakdownExplainsPeak) {
+  slimfit::train::StepMemoryOptions o;
+  o.model = "bert-tiny";
+  o.batch = 8;
+  o.seq = 128;
+  o.freeze_ratio = 0.0;
+  o.compress = false;
+  const auto r = slimfit::train::measure_training_step(o);
+  const auto config = slimfit::models::builtin_config("bert-tiny");
+  EXPECT_EQ(r.weights_bytes, bert_param_count(config) * kF);
+  EXPECT_EQ(r.optimizer_bytes, 2 * r.weights_bytes);  // AdamW: two moments per weight
+  EXPECT_EQ(r.grad_bytes, r.weights_bytes);           // nothing frozen: every weight has a grad
+  EXPECT_EQ(r.input_bytes, 3 * 8 * 128 * 8 + 8 * 8);  // ids, types, mask (int64) + labels
+  ASSERT_TRUE(r.has_breakdown);
+  // The parts alive at the peak sum to the peak exactly ...
+  EXPECT_EQ(r.peak_weights + r.peak_optimizer + r.peak_inputs + r.peak_activations +
+                r.peak_gradients + r.peak_workspace,
+            r.peak_bytes);
+  EXPECT_EQ(r.peak_weights, r.weights_bytes);
+  EXPECT_EQ(r.peak_optimizer, r.optimizer_bytes);
+  EXPECT_LE(r.peak_activations, r.activation_bytes);
+  EXPECT_LE(r.peak_gradients, r.grad_bytes);
+  // ... and the named parts (everything but transient workspace) explain it within 2%.
+  EXPECT_LE(double(r.peak_workspace), 0.02 * double(r.peak_bytes))
+      << "workspace " << r.peak_workspace << " of peak " << r.peak_bytes;
+}
+
+TEST_F(MemoryTest, FreezingReducesGradientsAndActivations) {
+  slimfit::train::StepMemoryOptions o;
+  o.model = "bert-tiny";
+  o.batch = 4;
+  o.seq = 64;
+  o.compress = false;
+  const auto base = slimfit::train::measure_training_step(o);
+  o.freeze_ratio = 0.9;
+  const auto frozen = slimfit::train::measure_training_step(o);
+  EXPECT_EQ(frozen.units_frozen, int64_t(0.9 * frozen.units_total));
+  EXPECT_LT(frozen.grad_bytes, base.grad_bytes / 2);
+  EXPECT_LT(frozen.activation_bytes, base.activation_bytes);
+  EXPECT_EQ(frozen.optimizer_bytes, base.optimizer_bytes);  // steady state: every unit trains
+  EXPECT_LT(frozen.peak_bytes, base.peak_bytes);
+}
+
+TEST_F(MemoryTest, RejectsBadOptions) {
+  slimfit::train::StepMemoryOptions o;
+  o.model = "no-such-model";
+  EXPECT_THROW(slimfit::train::measure_training_step(o), slimfit::Error);
+  o.model = "bert-tiny";
+  o.freeze_ratio = 1.5;
+  EXPECT_THROW(slimfit::train::measure_training_step(o), slimfit::Error);
+  o.freeze_ratio = 0.0;
+  o.batch = 0;
+  EXPECT_THROW(slimfit::train::measure_training_step(o), slimfit::Error);
+}
+
+// The CLI's JSON contract (SPEC.md "Contracts relied on from outside").
+std::pair<int, std::string> run_cli(const std::string& args) {
+  const std::string cmd = std::string(SLIMFIT_BINARY) + " " + args + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
+  const int status = pclose(pipe);
+  return {WEXITSTATUS(status), out};
+}
+
+TEST(MemoryCli, PrintsTheJsonContract) {
+  auto [rc, out] = run_cli(
+      "memory --model bert-tiny --batch 2 --seq 32 --freeze-ratio 0 --no-compress --json");
+  ASSERT_EQ(rc, 0) << out;
+  const auto j = nlohmann::json::parse(out);
+  for (const char* key :
+       {"weights_bytes", "grad_bytes", "optimizer_bytes", "activation_bytes", "peak_bytes"}) {
+    ASSERT_TRUE(j.contains(key)) << key;
+    EXPECT_GT(j[key].get<int64_t>(), 0) << key;
+  }
+  EXPECT_GE(j["peak_bytes"].get<int64_t>(),
+            j["weights_bytes"].get<int64_t>() + j["optimizer_bytes"].get<int64_t>() +
+                j["grad_bytes"].get<int64_t>());
+}
+
+TEST(MemoryCli, BadInputExitsNonZeroWithMessage) {
+  auto [rc, out] = run_cli("memory --model bert-tiny --batch banana");
+  EXPECT_EQ(rc, 1);
+  EXPECT_NE(out.find("--batch expects an integer"), std::string::npos) << out;
+  std::tie(rc, out) = run_cli("memory --modle bert-tiny");
+  EXPECT_EQ(rc, 1);
+  EXPECT_NE(out.find("unknown option --modle"), std::string::npos) << out;
+}
+
+}  // namespace
