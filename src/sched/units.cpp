@@ -6,7 +6,8 @@ namespace slimfit::sched {
 
 namespace {
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 }  // namespace
 
@@ -14,7 +15,8 @@ bool is_unit(const std::string& name, const at::Tensor& param) {
   if (param.dim() > 1) return true;
   // LayerNorm weights: BERT's "LayerNorm.weight", ViT's "layernorm*.weight".
   return param.dim() == 1 && ends_with(name, ".weight") &&
-         (name.find("LayerNorm") != std::string::npos || name.find("layernorm") != std::string::npos);
+         (name.find("LayerNorm") != std::string::npos ||
+          name.find("layernorm") != std::string::npos);
 }
 
 std::vector<Unit> units_of(const torch::nn::Module& model) {

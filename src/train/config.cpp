@@ -1,0 +1,206 @@
+#include "train/config.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+#include "common/error.h"
+
+namespace slimfit::train {
+namespace {
+
+std::string trim(const std::string& s) {
+  const size_t a = s.find_first_not_of(" \t\r\n");
+  if (a == std::string::npos) return "";
+  const size_t b = s.find_last_not_of(" \t\r\n");
+  return s.substr(a, b - a + 1);
+}
+
+int64_t parse_int(const std::string& key, const std::string& v, const std::string& origin) {
+  char* end = nullptr;
+  const long long x = std::strtoll(v.c_str(), &end, 10);
+  SLIMFIT_CHECK(!v.empty() && end && *end == '\0', origin, ": ", key, "=", v, " is not an integer");
+  return x;
+}
+
+double parse_double(const std::string& key, const std::string& v, const std::string& origin) {
+  char* end = nullptr;
+  const double x = std::strtod(v.c_str(), &end);
+  SLIMFIT_CHECK(!v.empty() && end && *end == '\0', origin, ": ", key, "=", v, " is not a number");
+  return x;
+}
+
+bool parse_bool(const std::string& key, const std::string& v, const std::string& origin) {
+  if (v == "1" || v == "true" || v == "on" || v == "yes") return true;
+  if (v == "0" || v == "false" || v == "off" || v == "no") return false;
+  throw Error(str_cat(origin, ": ", key, "=", v, " is not a boolean (use true or false)"));
+}
+
+struct Field {
+  std::function<void(TrainConfig&, const std::string&, const std::string&)> set;
+  std::function<std::string(const TrainConfig&)> get;
+  bool identity;  // must match between a checkpoint and the run resuming it
+};
+
+template <typename T>
+std::string text(const T& v) {
+  std::ostringstream os;
+  os.precision(17);
+  os << v;
+  return os.str();
+}
+
+#define SLIMFIT_INT(name, ident)                                       \
+  {                                                                    \
+#name, {                                                           \
+      [](TrainConfig& c, const std::string& v, const std::string& o) { \
+        c.name = parse_int(#name, v, o);                               \
+      },                                                               \
+          [](const TrainConfig& c) { return text(c.name); }, ident     \
+    }                                                                  \
+  }
+#define SLIMFIT_DOUBLE(name, ident)                                    \
+  {                                                                    \
+#name, {                                                           \
+      [](TrainConfig& c, const std::string& v, const std::string& o) { \
+        c.name = parse_double(#name, v, o);                            \
+      },                                                               \
+          [](const TrainConfig& c) { return text(c.name); }, ident     \
+    }                                                                  \
+  }
+#define SLIMFIT_STRING(name, ident)                                                 \
+  {                                                                                 \
+#name, {                                                                        \
+      [](TrainConfig& c, const std::string& v, const std::string&) { c.name = v; }, \
+          [](const TrainConfig& c) { return c.name; }, ident                        \
+    }                                                                               \
+  }
+
+const std::map<std::string, Field>& fields() {
+  static const std::map<std::string, Field> kFields = {
+      SLIMFIT_STRING(model, true),
+      SLIMFIT_STRING(data, true),
+      SLIMFIT_INT(steps, true),
+      SLIMFIT_DOUBLE(epochs, true),
+      SLIMFIT_INT(batch, true),
+      SLIMFIT_INT(seq_len, true),
+      SLIMFIT_INT(grad_accum, true),
+      SLIMFIT_DOUBLE(lr, true),
+      SLIMFIT_INT(warmup_steps, true),
+      SLIMFIT_DOUBLE(weight_decay, true),
+      SLIMFIT_DOUBLE(freeze_ratio, true),
+      {"compress",
+       {[](TrainConfig& c, const std::string& v, const std::string& o) {
+          c.compress = parse_bool("compress", v, o);
+        },
+        [](const TrainConfig& c) { return std::string(c.compress ? "true" : "false"); }, true}},
+      SLIMFIT_DOUBLE(dropout, true),
+      {"seed",
+       {[](TrainConfig& c, const std::string& v, const std::string& o) {
+          const int64_t s = parse_int("seed", v, o);
+          SLIMFIT_CHECK(s >= 0, o, ": seed=", v, " must be >= 0");
+          c.seed = static_cast<uint64_t>(s);
+        },
+        [](const TrainConfig& c) { return text(c.seed); }, true}},
+      SLIMFIT_INT(staleness, true),
+      SLIMFIT_DOUBLE(exploration, true),
+      SLIMFIT_STRING(always_train, true),
+      SLIMFIT_STRING(checkpoint, false),
+      SLIMFIT_INT(checkpoint_every, false),
+      SLIMFIT_STRING(metrics, false),
+      SLIMFIT_STRING(resume, false),
+      SLIMFIT_INT(stop_after, false),
+      SLIMFIT_INT(eval_every, false),
+      SLIMFIT_DOUBLE(eval_fraction, true),
+      SLIMFIT_INT(kfold, true),
+      SLIMFIT_INT(fold, true),
+      SLIMFIT_INT(max_eval, false),
+      SLIMFIT_INT(log_every, false),
+      SLIMFIT_INT(num_labels, true),
+      SLIMFIT_STRING(device, false),
+  };
+  return kFields;
+}
+
+}  // namespace
+
+std::vector<std::string> config_keys() {
+  std::vector<std::string> keys;
+  for (const auto& [k, f] : fields()) keys.push_back(k);
+  return keys;
+}
+
+void set_key(TrainConfig& config, const std::string& key, const std::string& value,
+             const std::string& origin) {
+  auto it = fields().find(key);
+  if (it == fields().end()) {
+    std::string known;
+    for (const auto& k : config_keys()) known += (known.empty() ? "" : ", ") + k;
+    throw Error(str_cat(origin, ": unknown key '", key, "'; known keys: ", known));
+  }
+  it->second.set(config, trim(value), origin);
+}
+
+void load_config_file(TrainConfig& config, const std::string& path) {
+  std::ifstream in(path);
+  SLIMFIT_CHECK(in.good(), "cannot open config file ", path, ": check the path");
+  std::string line;
+  int line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    const size_t hash = line.find('#');
+    if (hash != std::string::npos) line = line.substr(0, hash);
+    line = trim(line);
+    if (line.empty()) continue;
+    const size_t eq = line.find('=');
+    const std::string origin = str_cat(path, ":", line_no);
+    SLIMFIT_CHECK(eq != std::string::npos, origin, ": expected 'key = value', got '", line, "'");
+    set_key(config, trim(line.substr(0, eq)), line.substr(eq + 1), origin);
+  }
+}
+
+void validate(const TrainConfig& c) {
+  SLIMFIT_CHECK(c.steps > 0 || c.epochs > 0, "set steps=N or epochs=E (both are 0)");
+  SLIMFIT_CHECK(c.steps >= 0, "steps must be >= 0, got ", c.steps);
+  SLIMFIT_CHECK(c.epochs >= 0, "epochs must be >= 0, got ", c.epochs);
+  SLIMFIT_CHECK(c.batch > 0, "batch must be positive, got ", c.batch);
+  SLIMFIT_CHECK(c.seq_len > 1, "seq_len must be > 1, got ", c.seq_len);
+  SLIMFIT_CHECK(c.grad_accum > 0, "grad_accum must be positive, got ", c.grad_accum);
+  SLIMFIT_CHECK(c.batch % c.grad_accum == 0, "batch=", c.batch,
+                " must be divisible by grad_accum=", c.grad_accum);
+  SLIMFIT_CHECK(c.lr > 0 && c.lr < 1, "lr must be in (0, 1), got ", c.lr);
+  SLIMFIT_CHECK(c.warmup_steps >= 0, "warmup_steps must be >= 0, got ", c.warmup_steps);
+  SLIMFIT_CHECK(c.weight_decay >= 0, "weight_decay must be >= 0, got ", c.weight_decay);
+  SLIMFIT_CHECK(c.freeze_ratio >= 0 && c.freeze_ratio < 1, "freeze_ratio must be in [0, 1), got ",
+                c.freeze_ratio);
+  SLIMFIT_CHECK(c.dropout < 1, "dropout must be < 1 (negative: the model's own), got ", c.dropout);
+  SLIMFIT_CHECK(c.exploration >= 0 && c.exploration < 1, "exploration must be in [0, 1), got ",
+                c.exploration);
+  SLIMFIT_CHECK(c.staleness >= 0, "staleness must be >= 0, got ", c.staleness);
+  SLIMFIT_CHECK(c.eval_fraction >= 0 && c.eval_fraction < 1,
+                "eval_fraction must be in [0, 1), got ", c.eval_fraction);
+  SLIMFIT_CHECK(c.kfold == 0 || c.kfold >= 2, "kfold must be 0 (off) or >= 2, got ", c.kfold);
+  SLIMFIT_CHECK(c.kfold == 0 || (c.fold >= 0 && c.fold < c.kfold),
+                "fold must be in [0, kfold=", c.kfold, "), got ", c.fold);
+  SLIMFIT_CHECK(c.stop_after >= 0, "stop_after must be >= 0, got ", c.stop_after);
+  SLIMFIT_CHECK(c.log_every > 0, "log_every must be positive, got ", c.log_every);
+  SLIMFIT_CHECK(c.device == "cpu" || c.device == "cuda", "device must be cpu or cuda, got '",
+                c.device, "'");
+}
+
+std::map<std::string, std::string> TrainConfig::identity() const {
+  std::map<std::string, std::string> out;
+  for (const auto& [k, f] : fields()) {
+    if (f.identity) out[k] = f.get(*this);
+  }
+  return out;
+}
+
+std::map<std::string, std::string> TrainConfig::to_map() const {
+  std::map<std::string, std::string> out;
+  for (const auto& [k, f] : fields()) out[k] = f.get(*this);
+  return out;
+}
+
+}  // namespace slimfit::train

@@ -1,0 +1,60 @@
+// Training configuration: `key = value` lines in a config file (# comments), then `key=value`
+// overrides from the command line. Every key is known and validated; an unknown key or a bad
+// value is an error naming the key, the value, what is expected and where it came from.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace slimfit::train {
+
+struct TrainConfig {
+  std::string model = "bert-tiny";  // built-in name or Hugging Face checkpoint directory
+  std::string data = "synthetic";    // synthetic[:N] | PATH.h5 (slimfit prepare) | fashion-mnist
+  int64_t steps = 0;                 // total optimizer steps (0: use epochs)
+  double epochs = 0.0;
+  int64_t batch = 8;       // global batch (split across ranks)
+  int64_t seq_len = 128;   // BERT sequence length
+  int64_t grad_accum = 1;  // micro-batches per optimizer step (the freeze set is fixed)
+  double lr = 5e-5;
+  int64_t warmup_steps = 0;
+  double weight_decay = 0.01;
+  double freeze_ratio = 0.0;
+  bool compress = true;
+  double dropout = -1.0;  // < 0: the model config's own
+  uint64_t seed = 0;
+  int64_t staleness = 0;  // ILS staleness bound (0: automatic)
+  double exploration = 0.0;
+  std::string always_train = "classifier";  // comma-separated parameter-name prefixes
+  std::string checkpoint;                    // HDF5 checkpoint path ("" = none)
+  int64_t checkpoint_every = 0;              // 0: only at the end
+  std::string metrics;                       // HDF5 metrics path ("" = none)
+  std::string resume;                        // checkpoint to resume from
+  int64_t stop_after = 0;                    // stop (with a checkpoint) after this step
+  int64_t eval_every = 0;
+  double eval_fraction = 0.2;
+  int64_t kfold = 0;  // > 1: k-fold split, evaluating fold `fold`
+  int64_t fold = 0;
+  int64_t max_eval = 0;  // cap on evaluated examples (0 = all)
+  int64_t log_every = 10;
+  int64_t num_labels = 0;  // 0: from the data set
+  std::string device = "cpu";
+
+  // The keys whose values a checkpoint must share with the run that resumes it.
+  std::map<std::string, std::string> identity() const;
+  // Every key and its value, as text (written into checkpoints and summaries).
+  std::map<std::string, std::string> to_map() const;
+};
+
+// Applies one `key=value`; `origin` names where it came from (for errors).
+void set_key(TrainConfig& config, const std::string& key, const std::string& value,
+             const std::string& origin);
+// Reads a config file of `key = value` lines.
+void load_config_file(TrainConfig& config, const std::string& path);
+// Cross-key checks (e.g. steps or epochs set, fold < kfold); throws slimfit::Error.
+void validate(const TrainConfig& config);
+std::vector<std::string> config_keys();
+
+}  // namespace slimfit::train
