@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <filesystem>
 #include <iomanip>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -18,6 +17,7 @@
 #include "models/model.h"
 #include "sched/units.h"
 #include "train/adamw.h"
+#include "train/model_spec.h"
 
 #ifdef SLIMFIT_WITH_TORCH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
@@ -25,18 +25,6 @@
 
 namespace slimfit::train {
 namespace {
-
-models::ModelConfig resolve_config(const std::string& spec) {
-  for (const std::string& name : models::builtin_config_names()) {
-    if (name == spec) return models::builtin_config(spec);
-  }
-  namespace fs = std::filesystem;
-  if (fs::is_directory(spec)) return models::config_from_json_file(spec + "/config.json");
-  SLIMFIT_CHECK(fs::exists(spec), "unknown model '", spec,
-                "': expected a built-in name (bert-tiny, bert-base, vit-tiny, vit-b16), a Hugging "
-                "Face checkpoint directory or a config.json path");
-  return models::config_from_json_file(spec);
-}
 
 // Live and peak bytes of the device the step runs on.
 struct DeviceCounter {
@@ -96,7 +84,7 @@ StepMemoryReport measure_training_step(const StepMemoryOptions& options) {
 
   StepMemoryReport report;
   report.options = options;
-  const models::ModelConfig config = resolve_config(options.model);
+  const models::ModelConfig config = resolve_model_spec(options.model).config;
   report.model_name = config.name;
   at::manual_seed(options.seed);
 

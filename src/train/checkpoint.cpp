@@ -1,0 +1,103 @@
+#include "train/checkpoint.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <c10/core/GradMode.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include "ckpt/h5.h"
+#include "common/error.h"
+
+namespace slimfit::train {
+
+void save_checkpoint(const std::string& path, const TrainConfig& config,
+                     models::ClassifierImpl& model, const AdamW& optimizer,
+                     const CheckpointState& state) {
+  h5::write_atomically(path, [&](h5::File& f) {
+    f.set_kind("checkpoint");
+    for (const auto& item : model.named_parameters()) {
+      f.write_tensor("/weights/" + item.key(), item.value().detach().cpu());
+    }
+    std::vector<int64_t> steps;
+    for (const AdamW::Slot& s : optimizer.slots()) {
+      steps.push_back(s.step);
+      if (s.exp_avg.defined()) f.write_tensor("/optimizer/" + s.name + "/exp_avg", s.exp_avg.cpu());
+      if (s.exp_avg_sq.defined()) {
+        f.write_tensor("/optimizer/" + s.name + "/exp_avg_sq", s.exp_avg_sq.cpu());
+      }
+    }
+    f.write_tensor("/optimizer/steps", at::tensor(steps, at::kLong));
+    const sched::IlsState& ils = state.scheduler;
+    f.write_tensor("/scheduler/scores", at::tensor(ils.scores, at::kDouble));
+    f.write_tensor("/scheduler/last_trained", at::tensor(ils.last_trained, at::kLong));
+    f.write_int("/scheduler/step", ils.step);
+    int64_t rng_bits = 0;
+    std::memcpy(&rng_bits, &ils.rng_state, sizeof(rng_bits));
+    f.write_int("/scheduler/rng_state", rng_bits);
+    f.write_tensor("/rng/torch_cpu", at::detail::getDefaultCPUGenerator().get_state());
+    f.write_int("/data/next_step", state.next_step);
+    std::vector<std::string> keys, values;
+    for (const auto& [k, v] : config.to_map()) keys.push_back(k), values.push_back(v);
+    f.write_strings("/config/keys", keys);
+    f.write_strings("/config/values", values);
+  });
+}
+
+CheckpointState load_checkpoint(const std::string& path, const TrainConfig& config,
+                                models::ClassifierImpl& model, AdamW& optimizer) {
+  SLIMFIT_CHECK(std::filesystem::exists(path), "resume: checkpoint ", path,
+                " does not exist; check resume=PATH");
+  h5::File f = h5::File::open(path);
+  f.set_kind("checkpoint");
+  // Same identity, or refuse before touching anything.
+  const auto keys = f.read_strings("/config/keys");
+  const auto values = f.read_strings("/config/values");
+  SLIMFIT_CHECK(keys.size() == values.size(), "checkpoint ", path, " has a corrupt /config");
+  std::map<std::string, std::string> saved;
+  for (size_t i = 0; i < keys.size(); ++i) saved[keys[i]] = values[i];
+  std::string differences;
+  for (const auto& [k, v] : config.identity()) {
+    auto it = saved.find(k);
+    const std::string theirs = it == saved.end() ? "<absent>" : it->second;
+    if (theirs != v) differences += str_cat("\n  ", k, ": checkpoint has '", theirs, "', this run '", v, "'");
+  }
+  SLIMFIT_CHECK(differences.empty(), "checkpoint ", path,
+                " was written by a different configuration:", differences,
+                "\nresume with the checkpoint's settings, or start a new run without resume=");
+
+  c10::NoGradGuard no_grad;
+  for (const auto& item : model.named_parameters()) {
+    const at::Tensor t = f.read_tensor("/weights/" + item.key());
+    SLIMFIT_CHECK(t.sizes() == item.value().sizes(), "checkpoint ", path, ": /weights/", item.key(),
+                  " has shape ", t.sizes(), " but the model expects ", item.value().sizes());
+    item.value().copy_(t);
+  }
+  const at::Tensor steps = f.read_tensor("/optimizer/steps");
+  SLIMFIT_CHECK(steps.numel() == int64_t(optimizer.slots().size()), "checkpoint ", path, " has ",
+                steps.numel(), " optimizer slots, the model ", optimizer.slots().size());
+  for (size_t i = 0; i < optimizer.slots().size(); ++i) {
+    AdamW::Slot& s = optimizer.slots()[i];
+    s.step = steps[i].item<int64_t>();
+    const std::string base = "/optimizer/" + s.name;
+    if (f.exists(base + "/exp_avg")) {
+      s.exp_avg = f.read_tensor(base + "/exp_avg").to(s.param.device());
+      s.exp_avg_sq = f.read_tensor(base + "/exp_avg_sq").to(s.param.device());
+    }
+  }
+  CheckpointState state;
+  sched::IlsState& ils = state.scheduler;
+  const at::Tensor scores = f.read_tensor("/scheduler/scores").contiguous();
+  const at::Tensor last = f.read_tensor("/scheduler/last_trained").contiguous();
+  ils.scores.assign(scores.data_ptr<double>(), scores.data_ptr<double>() + scores.numel());
+  ils.last_trained.assign(last.data_ptr<int64_t>(), last.data_ptr<int64_t>() + last.numel());
+  ils.step = f.read_int("/scheduler/step");
+  const int64_t rng_bits = f.read_int("/scheduler/rng_state");
+  std::memcpy(&ils.rng_state, &rng_bits, sizeof(rng_bits));
+  at::detail::getDefaultCPUGenerator().set_state(f.read_tensor("/rng/torch_cpu"));
+  state.next_step = f.read_int("/data/next_step");
+  return state;
+}
+
+}  // namespace slimfit::train

@@ -1,0 +1,38 @@
+// HDF5 checkpoints. Layout:
+//   /weights/<parameter name>                        every parameter
+//   /optimizer/<parameter name>/{exp_avg,exp_avg_sq}  AdamW moments (where allocated)
+//   /optimizer/steps                                  int64 (P): per-parameter step counts
+//   /scheduler/{scores,last_trained,step,rng_state}   the ILS state (note [ILS policy])
+//   /rng/torch_cpu                                    libtorch's CPU generator state
+//   /data/next_step                                   the step to run next (data position)
+//   /config/keys, /config/values                      the run's configuration
+// Written with h5::write_atomically (a temporary file renamed into place), by one rank.
+// Loading refuses a checkpoint whose identity keys (TrainConfig::identity) differ from the
+// resuming run's, naming every key that differs.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <string>
+
+#include "models/model.h"
+#include "sched/ils.h"
+#include "train/adamw.h"
+#include "train/config.h"
+
+namespace slimfit::train {
+
+struct CheckpointState {
+  int64_t next_step = 0;
+  sched::IlsState scheduler;
+};
+
+void save_checkpoint(const std::string& path, const TrainConfig& config,
+                     models::ClassifierImpl& model, const AdamW& optimizer,
+                     const CheckpointState& state);
+
+// Restores weights, optimizer and RNG in place and returns the rest.
+CheckpointState load_checkpoint(const std::string& path, const TrainConfig& config,
+                                models::ClassifierImpl& model, AdamW& optimizer);
+
+}  // namespace slimfit::train

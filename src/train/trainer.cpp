@@ -1,0 +1,376 @@
+#include "train/trainer.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "ckpt/h5.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "data/dataset.h"
+#include "mem/ledger.h"
+#include "train/checkpoint.h"
+#include "train/model_spec.h"
+
+namespace slimfit::train {
+namespace {
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(',', start);
+    if (end == std::string::npos) end = s.size();
+    if (end > start) out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+// Fisher-Yates with the scheduler's generator: independent of libtorch's RNG streams.
+std::vector<int64_t> permutation(int64_t n, uint64_t seed) {
+  std::vector<int64_t> p(n);
+  for (int64_t i = 0; i < n; ++i) p[i] = i;
+  uint64_t state = seed;
+  for (int64_t i = n - 1; i > 0; --i) {
+    const int64_t j = static_cast<int64_t>(sched::splitmix64(state) % uint64_t(i + 1));
+    std::swap(p[i], p[j]);
+  }
+  return p;
+}
+
+double mib(int64_t bytes) { return double(bytes) / (1024.0 * 1024.0); }
+
+}  // namespace
+
+nlohmann::json to_json(const TrainSummary& s) {
+  nlohmann::json j;
+  j["final_accuracy"] = s.final_accuracy;
+  j["final_f1"] = s.final_f1;
+  j["final_eval_loss"] = s.final_eval_loss;
+  j["final_train_loss"] = s.final_train_loss;
+  j["steps"] = s.steps;
+  j["peak_bytes"] = s.peak_bytes;
+  j["mean_step_seconds"] = s.mean_step_seconds;
+  j["comm_bytes_per_step"] = s.comm_bytes_per_step;
+  j["world_size"] = s.world_size;
+  j["trainable_fraction"] = s.trainable_fraction;
+  j["units"] = s.units;
+  j["config"] = s.config;
+  return j;
+}
+
+Trainer::Trainer(TrainConfig config) : config_(std::move(config)) {
+  validate(config_);
+  SLIMFIT_CHECK(config_.device == "cpu", "device=cuda training needs the data-parallel trainer "
+                                         "built against a CUDA libtorch; use device=cpu");
+  at::manual_seed(config_.seed);
+  ModelSpec spec = resolve_model_spec(config_.model);
+  if (config_.dropout >= 0) {
+    spec.config.hidden_dropout = config_.dropout;
+    spec.config.attention_dropout = config_.dropout;
+  }
+  dataset_ = data::open_dataset(config_.data, spec.config, config_.seq_len, config_.seed);
+  spec.config.num_labels = config_.num_labels > 0 ? config_.num_labels : dataset_->num_labels();
+  SLIMFIT_CHECK(spec.config.num_labels >= dataset_->num_labels(), "num_labels=",
+                spec.config.num_labels, " but the data set has ", dataset_->num_labels(),
+                " labels");
+  {
+    mem::LedgerScope scope(mem::Category::kWeights);
+    model_ = models::make_model(spec.config);
+    if (!spec.weights.empty()) {
+      const auto fresh = models::load_weights(*model_, spec.weights, /*strict=*/false);
+      log_info("loaded ", spec.weights, "; freshly initialised: ", fresh.size(), " tensors");
+    }
+  }
+  model_->ops()->slimfit = config_.compress;
+  model_->train();
+
+  if (config_.kfold > 1) {
+    std::tie(train_indices_, eval_indices_) =
+        data::kfold_indices(dataset_->size(), config_.kfold, config_.fold, config_.seed);
+  } else {
+    std::tie(train_indices_, eval_indices_) =
+        data::split_indices(dataset_->size(), config_.eval_fraction, config_.seed);
+  }
+  SLIMFIT_CHECK(!train_indices_.empty(), "the training split of ", config_.data, " is empty");
+  total_steps_ = config_.steps > 0
+                     ? config_.steps
+                     : int64_t(std::ceil(config_.epochs * double(train_indices_.size()) /
+                                         double(config_.batch)));
+
+  units_ = sched::units_of(*model_);
+  sched::IlsOptions ils;
+  ils.freeze_ratio = config_.freeze_ratio;
+  ils.staleness_bound = config_.staleness;
+  ils.exploration = config_.exploration;
+  ils.seed = config_.seed;
+  const auto prefixes = split_list(config_.always_train);
+  for (size_t i = 0; i < units_.size(); ++i) {
+    for (const auto& p : prefixes) {
+      if (starts_with(units_[i].name, p)) ils.always_train.push_back(int64_t(i));
+    }
+  }
+  scheduler_ = std::make_unique<sched::IlsScheduler>(int64_t(units_.size()), ils);
+
+  std::vector<std::pair<std::string, at::Tensor>> named;
+  for (const auto& item : model_->named_parameters()) named.emplace_back(item.key(), item.value());
+  optimizer_ = std::make_unique<AdamW>(named, AdamWOptions{config_.lr, 0.9, 0.999, 1e-8,
+                                                           config_.weight_decay});
+  {
+    mem::LedgerScope scope(mem::Category::kOptimizer);
+    optimizer_->init_state();  // steady state from the start: every unit trains at some step
+  }
+
+  if (!config_.resume.empty()) {
+    const CheckpointState state = load_checkpoint(config_.resume, config_, *model_, *optimizer_);
+    scheduler_->restore(state.scheduler);
+    next_step_ = state.next_step;
+    last_checkpoint_step_ = next_step_;
+    load_metrics_prefix();
+    log_info("resumed from ", config_.resume, " at step ", next_step_);
+  }
+  log_info("model ", spec.config.name, ": ", units_.size(), " units, ",
+           scheduler_->num_trainable(), " train per step (freeze_ratio ", config_.freeze_ratio,
+           "), compress ", config_.compress ? "on" : "off", "; data ", config_.data, ": ",
+           train_indices_.size(), " train / ", eval_indices_.size(), " eval; ", total_steps_,
+           " steps");
+}
+
+Trainer::~Trainer() = default;
+
+double Trainer::lr_at(int64_t step) const {
+  if (step < config_.warmup_steps) return config_.lr * double(step) / double(config_.warmup_steps);
+  const int64_t decay = std::max<int64_t>(1, total_steps_ - config_.warmup_steps);
+  return config_.lr * std::max(0.0, double(total_steps_ - step) / double(decay));
+}
+
+std::vector<int64_t> Trainer::sample_indices(int64_t step, int64_t micro) const {
+  const int64_t n = static_cast<int64_t>(train_indices_.size());
+  const int64_t micro_batch = config_.batch / config_.grad_accum;
+  std::vector<int64_t> out;
+  out.reserve(micro_batch);
+  for (int64_t j = 0; j < micro_batch; ++j) {
+    const int64_t position = step * config_.batch + micro * micro_batch + j;
+    const int64_t epoch = position / n;
+    while (int64_t(epoch_orders_.size()) <= epoch) {
+      epoch_orders_.push_back(permutation(n, config_.seed * 1000003ull + epoch_orders_.size()));
+    }
+    out.push_back(train_indices_[epoch_orders_[epoch][position % n]]);
+  }
+  return out;
+}
+
+at::Tensor Trainer::compute_loss(const models::Batch& batch) {
+  return at::cross_entropy_loss(model_->forward(batch), batch.labels);
+}
+
+void Trainer::run_step() {
+  const int64_t step = next_step_;
+  const auto start = std::chrono::steady_clock::now();
+  StepRecord record;
+  record.mask = scheduler_->next_mask();
+  std::vector<at::Tensor> params;
+  for (size_t i = 0; i < units_.size(); ++i) {
+    units_[i].param.set_requires_grad(record.mask[i] != 0);
+    params.push_back(units_[i].param);
+  }
+  tracker_.begin_step(params, record.mask);
+  mem::reset_peak();
+
+  double loss_sum = 0.0;
+  for (int64_t micro = 0; micro < config_.grad_accum; ++micro) {
+    models::Batch batch = dataset_->get(sample_indices(step, micro));
+    at::Tensor loss = compute_loss(batch) / double(config_.grad_accum);
+    const double value = loss.item<double>();
+    if (!std::isfinite(value)) {
+      optimizer_->release_grads();
+      throw Error(str_cat(
+          "non-finite loss (", value, ") at step ", step, ", micro-batch ", micro,
+          "; the run stopped before changing any weight. ",
+          last_checkpoint_step_ >= 0
+              ? str_cat("The last checkpoint (", config_.checkpoint, ", step ",
+                        last_checkpoint_step_, ") is intact; ")
+              : std::string(),
+          "lower lr (", config_.lr, ") or raise warmup_steps"));
+    }
+    loss.backward();
+    loss_sum += value;
+  }
+  record.lr = lr_at(step);
+  optimizer_->step(record.lr);
+  optimizer_->release_grads();
+  scheduler_->update(record.mask, tracker_.end_step(params), record.lr);
+  record.loss = loss_sum;
+  record.peak_bytes = mem::snapshot().peak;
+  record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  records_.push_back(std::move(record));
+  next_step_ = step + 1;
+}
+
+EvalResult Trainer::evaluate() {
+  EvalResult r;
+  if (eval_indices_.empty()) return r;
+  c10::NoGradGuard no_grad;
+  model_->eval();
+  std::vector<int64_t> indices = eval_indices_;
+  if (config_.max_eval > 0 && int64_t(indices.size()) > config_.max_eval) {
+    indices.resize(config_.max_eval);
+  }
+  int64_t correct = 0, tp = 0, fp = 0, fn = 0;
+  double loss_sum = 0.0;
+  for (size_t begin = 0; begin < indices.size(); begin += size_t(config_.batch)) {
+    const size_t end = std::min(indices.size(), begin + size_t(config_.batch));
+    std::vector<int64_t> chunk(indices.begin() + begin, indices.begin() + end);
+    models::Batch batch = dataset_->get(chunk);
+    const at::Tensor logits = model_->forward(batch);
+    loss_sum += at::cross_entropy_loss(logits, batch.labels, {}, at::Reduction::Sum).item<double>();
+    const at::Tensor pred = logits.argmax(-1);
+    correct += pred.eq(batch.labels).sum().item<int64_t>();
+    tp += (pred.eq(1) & batch.labels.eq(1)).sum().item<int64_t>();
+    fp += (pred.eq(1) & batch.labels.ne(1)).sum().item<int64_t>();
+    fn += (pred.ne(1) & batch.labels.eq(1)).sum().item<int64_t>();
+  }
+  model_->train();
+  r.examples = int64_t(indices.size());
+  r.accuracy = 100.0 * double(correct) / double(r.examples);
+  r.loss = loss_sum / double(r.examples);
+  if (model_->config().num_labels == 2 && tp > 0) r.f1 = 100.0 * 2.0 * tp / double(2 * tp + fp + fn);
+  return r;
+}
+
+TrainSummary Trainer::run() {
+  const int64_t end = config_.stop_after > 0 ? std::min(config_.stop_after, total_steps_)
+                                             : total_steps_;
+  auto window_start = std::chrono::steady_clock::now();
+  int64_t window_steps = 0;
+  while (next_step_ < end) {
+    run_step();
+    ++window_steps;
+    const int64_t step = next_step_;  // steps done
+    if (config_.checkpoint_every > 0 && step % config_.checkpoint_every == 0 && step < end) save();
+    if (step % config_.log_every == 0 || step == end) {
+      const double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count();
+      const StepRecord& r = records_.back();
+      int64_t trained = 0;
+      for (uint8_t m : r.mask) trained += m;
+      log_info("step ", step, "/", total_steps_, "  loss ", r.loss, "  lr ", r.lr, "  ",
+               double(window_steps * config_.batch) / std::max(secs, 1e-9), " samples/s  peak ",
+               mib(r.peak_bytes), " MiB  trainable ", trained, "/", r.mask.size(), " units");
+      window_start = std::chrono::steady_clock::now();
+      window_steps = 0;
+    }
+    if (config_.eval_every > 0 && step % config_.eval_every == 0 && step < end) {
+      const EvalResult e = evaluate();
+      log_info("eval at step ", step, ": accuracy ", e.accuracy, "%  loss ", e.loss);
+    }
+  }
+  save();
+
+  TrainSummary s;
+  s.steps = next_step_;
+  s.units = int64_t(units_.size());
+  s.config = config_.to_map();
+  double seconds = 0.0, fraction = 0.0;
+  for (const StepRecord& r : records_) {
+    seconds += r.seconds;
+    s.peak_bytes = std::max(s.peak_bytes, r.peak_bytes);
+    int64_t trained = 0;
+    for (uint8_t m : r.mask) trained += m;
+    fraction += double(trained) / double(r.mask.size());
+    s.comm_bytes_per_step += double(r.comm_bytes);
+  }
+  if (!records_.empty()) {
+    s.mean_step_seconds = seconds / double(records_.size());
+    s.trainable_fraction = fraction / double(records_.size());
+    s.comm_bytes_per_step /= double(records_.size());
+    s.final_train_loss = records_.back().loss;
+  }
+  const EvalResult e = evaluate();
+  s.final_accuracy = e.accuracy;
+  s.final_f1 = e.f1;
+  s.final_eval_loss = e.loss;
+  log_info("done: ", s.steps, " steps, eval accuracy ", e.accuracy, "% on ", e.examples,
+           " examples, mean step ", s.mean_step_seconds, " s, peak ", mib(s.peak_bytes), " MiB");
+  return s;
+}
+
+void Trainer::save() {
+  if (!config_.checkpoint.empty()) {
+    CheckpointState state{next_step_, scheduler_->state()};
+    save_checkpoint(config_.checkpoint, config_, *model_, *optimizer_, state);
+    last_checkpoint_step_ = next_step_;
+  }
+  write_metrics();
+}
+
+// Note [metrics file]:
+//   /units/names          (t) strings
+//   /steps/loss, /steps/lr, /steps/seconds     (steps) float64
+//   /steps/trainable_mask (steps, t) uint8, 1 where the unit trained
+//   /steps/comm_bytes, /steps/peak_bytes       (steps) int64
+// Rewritten atomically at every checkpoint and at the end; row i is step i.
+void Trainer::write_metrics() const {
+  if (config_.metrics.empty() || records_.empty()) return;
+  const int64_t n = int64_t(records_.size()), t = int64_t(units_.size());
+  at::Tensor loss = at::empty({n}, at::kDouble), lr = at::empty({n}, at::kDouble),
+             seconds = at::empty({n}, at::kDouble), comm = at::empty({n}, at::kLong),
+             peak = at::empty({n}, at::kLong), mask = at::empty({n, t}, at::kByte);
+  for (int64_t i = 0; i < n; ++i) {
+    const StepRecord& r = records_[i];
+    loss[i] = r.loss;
+    lr[i] = r.lr;
+    seconds[i] = r.seconds;
+    comm[i] = r.comm_bytes;
+    peak[i] = r.peak_bytes;
+    std::memcpy(mask[i].data_ptr<uint8_t>(), r.mask.data(), size_t(t));
+  }
+  std::vector<std::string> names;
+  for (const auto& u : units_) names.push_back(u.name);
+  h5::write_atomically(config_.metrics, [&](h5::File& f) {
+    f.set_kind("metrics file");
+    f.write_strings("/units/names", names);
+    f.write_tensor("/steps/loss", loss);
+    f.write_tensor("/steps/lr", lr);
+    f.write_tensor("/steps/seconds", seconds);
+    f.write_tensor("/steps/trainable_mask", mask);
+    f.write_tensor("/steps/comm_bytes", comm);
+    f.write_tensor("/steps/peak_bytes", peak);
+  });
+}
+
+// On resume, the metrics of the steps before the checkpoint come from the metrics file.
+void Trainer::load_metrics_prefix() {
+  if (config_.metrics.empty() || !std::filesystem::exists(config_.metrics)) return;
+  h5::File f = h5::File::open(config_.metrics);
+  f.set_kind("metrics file");
+  const at::Tensor loss = f.read_tensor("/steps/loss"), lr = f.read_tensor("/steps/lr"),
+                   seconds = f.read_tensor("/steps/seconds"),
+                   mask = f.read_tensor("/steps/trainable_mask").contiguous(),
+                   comm = f.read_tensor("/steps/comm_bytes"),
+                   peak = f.read_tensor("/steps/peak_bytes");
+  const int64_t n = std::min<int64_t>(loss.size(0), next_step_);
+  records_.clear();
+  for (int64_t i = 0; i < n; ++i) {
+    StepRecord r;
+    r.loss = loss[i].item<double>();
+    r.lr = lr[i].item<double>();
+    r.seconds = seconds[i].item<double>();
+    r.comm_bytes = comm[i].item<int64_t>();
+    r.peak_bytes = peak[i].item<int64_t>();
+    const uint8_t* row = mask[i].data_ptr<uint8_t>();
+    r.mask.assign(row, row + mask.size(1));
+    records_.push_back(std::move(r));
+  }
+}
+
+}  // namespace slimfit::train

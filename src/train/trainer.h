@@ -1,0 +1,107 @@
+// The trainer: fine-tuning on one process (the single-GPU fallback, and CPU). Each step:
+//   1. the scheduler gives the freeze mask (note [ILS policy]); units set requires_grad;
+//   2. the dynamics tracker snapshots the units that will train;
+//   3. forward/backward over grad_accum micro-batches (the mask is fixed across them);
+//   4. a non-finite loss stops the run before any weight changes;
+//   5. AdamW steps the parameters with gradients; gradients are released;
+//   6. the trained units are scored and the scheduler updated.
+// Checkpoints (train/checkpoint.h) and the metrics file are written atomically.
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/model.h"
+#include "sched/dynamics.h"
+#include "sched/ils.h"
+#include "sched/units.h"
+#include "train/adamw.h"
+#include "train/config.h"
+
+namespace slimfit::data {
+class Dataset;
+}
+
+namespace slimfit::train {
+
+struct EvalResult {
+  int64_t examples = 0;
+  double accuracy = 0.0;  // percent
+  double f1 = 0.0;        // percent, binary tasks only (positive class 1)
+  double loss = 0.0;
+};
+
+struct TrainSummary {
+  int64_t steps = 0;  // optimizer steps run in total (including before a resume)
+  double final_accuracy = 0.0;
+  double final_f1 = 0.0;
+  double final_eval_loss = 0.0;
+  double final_train_loss = 0.0;
+  int64_t peak_bytes = 0;
+  double mean_step_seconds = 0.0;
+  double comm_bytes_per_step = 0.0;
+  int world_size = 1;
+  double trainable_fraction = 0.0;  // mean fraction of units trained per step
+  int64_t units = 0;
+  std::map<std::string, std::string> config;
+};
+nlohmann::json to_json(const TrainSummary& summary);
+
+// Per-step records, written to the metrics file (layout in trainer.cpp, note [metrics file]).
+struct StepRecord {
+  double loss = 0.0;
+  double lr = 0.0;
+  std::vector<uint8_t> mask;
+  int64_t comm_bytes = 0;
+  int64_t peak_bytes = 0;
+  double seconds = 0.0;
+};
+
+class Trainer {
+ public:
+  explicit Trainer(TrainConfig config);
+  virtual ~Trainer();
+
+  // Runs to `steps` (or stop_after), then evaluates; throws slimfit::Error on failure.
+  TrainSummary run();
+  EvalResult evaluate();
+
+  int64_t total_steps() const { return total_steps_; }
+  int64_t next_step() const { return next_step_; }
+  models::ClassifierImpl& model() { return *model_; }
+  const std::vector<sched::Unit>& units() const { return units_; }
+  const sched::IlsScheduler& scheduler() const { return *scheduler_; }
+  const std::vector<StepRecord>& records() const { return records_; }
+  const TrainConfig& config() const { return config_; }
+  double lr_at(int64_t step) const;
+
+ protected:
+  // The loss of one micro-batch (tests override it to inject failures).
+  virtual at::Tensor compute_loss(const models::Batch& batch);
+
+ private:
+  void run_step();
+  std::vector<int64_t> sample_indices(int64_t step, int64_t micro) const;
+  void save();
+  void write_metrics() const;
+  void load_metrics_prefix();
+
+  TrainConfig config_;
+  models::Classifier model_;
+  std::shared_ptr<data::Dataset> dataset_;
+  std::vector<int64_t> train_indices_, eval_indices_;
+  std::vector<sched::Unit> units_;
+  std::unique_ptr<AdamW> optimizer_;
+  std::unique_ptr<sched::IlsScheduler> scheduler_;
+  sched::DynamicsTracker tracker_;
+  std::vector<StepRecord> records_;
+  int64_t total_steps_ = 0;
+  int64_t next_step_ = 0;
+  int64_t last_checkpoint_step_ = -1;
+  mutable std::vector<std::vector<int64_t>> epoch_orders_;
+};
+
+}  // namespace slimfit::train
