@@ -213,6 +213,25 @@ HARD_PAIRS = [
 ]
 
 
+def unicode_sweep(n_spaced=24, n_attached=12):
+    """Deterministic samples of assigned code points, to check the Unicode tables broadly.
+
+    Spaced: each character is its own word (shows lower-casing, accent stripping, removal).
+    Attached: "a<c>b" words, which tell apart control (removed: "ab"), Mn (stripped: "ab"),
+    punctuation ("a", c, "b"), whitespace ("a", "b") and other characters.
+    """
+    import random
+
+    rng = random.Random(20240611)
+    pool = [cp for cp in list(range(0x80, 0x3000)) * 3 + list(range(0x3000, 0x10000))
+            + list(range(0x10000, 0x20000, 7))
+            if unicodedata.category(chr(cp)) != "Cn" and not 0xD800 <= cp <= 0xDFFF]
+    spaced = [" ".join(chr(rng.choice(pool)) for _ in range(100)) for _ in range(n_spaced)]
+    attached = [" ".join("a" + chr(rng.choice(pool)) + "b" for _ in range(40))
+                for _ in range(n_attached)]
+    return spaced + attached
+
+
 def pick_rows(path):
     with open(path, encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -268,6 +287,8 @@ def main():
     for a, b in pairs:
         cases.append({"source": "rotten_tomatoes", "text": a, "text_pair": b, "max_length": 128})
         cases.append({"source": "rotten_tomatoes", "text": a, "text_pair": b, "max_length": 24})
+    for t in unicode_sweep():
+        cases.append({"source": "unicode_sweep", "text": t, "max_length": 256})
     for a, b in HARD_PAIRS:
         for ml in (128, 16):
             cases.append({"source": "hard", "text": a, "text_pair": b, "max_length": ml})
@@ -285,7 +306,7 @@ def main():
             c["token_type_ids"] = r["token_type_ids"][:n]
         else:
             assert r["token_type_ids"] == [0] * len(r["token_type_ids"])
-        c["tokens"] = slow.convert_ids_to_tokens(c["input_ids"]) if c["source"] == "hard" else None
+        c["tokens"] = slow.convert_ids_to_tokens(c["input_ids"]) if c["source"] != "rotten_tomatoes" else None
         if c["tokens"] is None:
             del c["tokens"]
         if (rf["input_ids"], rf["token_type_ids"], rf["attention_mask"]) != (
