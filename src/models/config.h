@@ -38,5 +38,8 @@ std::vector<std::string> builtin_config_names();
 // Reads a Hugging Face config.json (model_type "bert" or "vit"); throws on a missing file,
 // bad JSON or an unsupported model_type / hidden_act.
 ModelConfig config_from_json_file(const std::string& path);
+// Throws slimfit::Error on sizes that cannot build a model (e.g. hidden_size not a multiple of
+// num_heads, image_size not a multiple of patch_size, pad_token_id outside the vocabulary).
+void validate_config(const ModelConfig& config);
 
 }  // namespace slimfit::models
