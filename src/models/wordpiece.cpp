@@ -261,7 +261,8 @@ void WordPieceTokenizer::tokenize_impl(const std::string& text, std::vector<int6
       lowered.reserve(end - begin);
       for (size_t i = begin; i < end; ++i) append_lower(input[i], lowered);
     } else {
-      lowered.assign(input, begin, end - begin);
+      lowered.assign(input.begin() + static_cast<ptrdiff_t>(begin),
+                     input.begin() + static_cast<ptrdiff_t>(end));
     }
     std::u32string clean;
     clean.reserve(lowered.size());
