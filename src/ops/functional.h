@@ -14,11 +14,45 @@
 
 #include <memory>
 
+#include "ops/format.h"
+
 namespace slimfit::ops {
 
 // Saved-tensor formats: see ops/codecs.h for the byte layouts (note [codec formats]).
+// The defaults are the formats with the best measured gradient fidelity at equal or fewer bytes
+// than the reference's (table and reasons in ops/FORMATS.md, printed by test_slimfit_ops'
+// SlimfitOps.FormatTable).
 struct OpsConfig {
-  bool slimfit = false;  // false: plain libtorch ops (the baseline).
+  bool slimfit = false;                      // false: plain libtorch ops (the baseline).
+  Codec linear_input = Codec::kLossless;     // trainable Linear (kGeneric): its input
+  Codec ffn_down_input = Codec::kInt8Row;    // trainable FFN down-projection: its input
+  Codec ln_frozen = Codec::kInt4Row;         // frozen LayerNorm: normalised output (+ fp32 rstd)
+  Codec gelu = Codec::kGeluDeriv3;           // GELU: its input, or a code of gelu'(input)
+  Codec attn_qk = Codec::kInt8Row;           // attention: Q and K
+  Codec attn_v = Codec::kInt8Row;            // attention: V
+  Codec attn_probs = Codec::kUint8ProbSqrt;  // attention: softmax probabilities (before dropout)
+
+  // The formats of the authors' reference code (SPEC.md), with slimfit on.
+  static OpsConfig reference() {
+    OpsConfig c;
+    c.slimfit = true;
+    c.linear_input = Codec::kLossless;
+    c.ffn_down_input = Codec::kInt8Fixed;
+    c.ln_frozen = Codec::kTopK10;
+    c.gelu = Codec::kInt4Fixed;
+    c.attn_qk = c.attn_v = Codec::kInt8Fixed;
+    c.attn_probs = Codec::kUint8Prob256;
+    return c;
+  }
+  // SlimFit Functions that keep everything exactly: gradients equal the plain ones bit for bit
+  // (frozen Linears still keep nothing about their input).
+  static OpsConfig lossless() {
+    OpsConfig c;
+    c.slimfit = true;
+    c.linear_input = c.ffn_down_input = c.ln_frozen = c.gelu = Codec::kLossless;
+    c.attn_qk = c.attn_v = c.attn_probs = Codec::kLossless;
+    return c;
+  }
 };
 
 // One OpsConfig is shared by every layer of a model; changing it switches all of them.

@@ -1,0 +1,82 @@
+// Codecs for the activations SlimFit keeps for backward: quantize or prune on the forward pass,
+// restore on the backward pass. Depends only on ATen; CUDA tensors go to the fused kernels in
+// ops/cuda/ when the libtorch has CUDA (SLIMFIT_WITH_TORCH_CUDA) and the kernels were built
+// (SLIMFIT_WITH_CUDA_KERNELS); otherwise the ATen ops below run on any device.
+//
+// Note [codec formats]. A packed tensor is `data` (+ `aux`) plus the original shape and dtype.
+// All codes are over the flattened, contiguous tensor; "row" = the last dimension.
+//   kLossless      data = x itself (no copy)                               elem_size B/elem
+//   kInt8Fixed     data int8 q = clamp(rint(x * 16), -128, 127); x ~ q / 16        1 B/elem
+//   kInt8Row       data int8 q = clamp(rint(x / s), -127, 127); aux fp32 s per row,
+//                  s = absmax(row) / 127 (1 if the row is all zero)      1 B/elem + 4 B/row
+//   kInt8Block     as kInt8Row with one s per kCodecBlock flat elements  1 B/elem + 4 B/block
+//   kInt4Fixed     q = clamp(rint(x * 2), -8, 7) as a nibble; element 2i in the low nibble of
+//                  byte i, element 2i+1 in the high one (0 for an odd count)  ceil(n/2) B
+//   kInt4Row/Block q = clamp(rint(x / s), -7, 7), s = absmax / 7; nibbles as kInt4Fixed
+//   kUint8Prob256  data uint8 q = clamp(rint(p * 256), 0, 255); p ~ q / 256         1 B/elem
+//   kUint8Prob255  q = rint(p * 255); p ~ q / 255                                   1 B/elem
+//   kUint8ProbSqrt q = rint(sqrt(p) * 255); p ~ (q / 255)^2                         1 B/elem
+//   kTopK10        k = ceil(H / 10) largest |x| per row of H: data = values (x's dtype),
+//                  aux = int32 column indices, both (rows, k), indices ascending
+//   kGeluDeriv2/3  codes of gelu'(x) (see ops/codecs.cpp, note [gelu derivative code]):
+//                  2 bits: four per byte, element 4i+j at bits 2j of byte i; 3 bits: three bit
+//                  planes of ceil(n/8) bytes, bit k of element 8i+j at bit j of plane k byte i
+// Rounding is half-to-even in fp32; CPU and CUDA produce identical bytes (top-k: identical
+// unless |x| ties at the k-th value). Restored values are cast back to the input dtype.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "ops/format.h"
+
+namespace slimfit::ops {
+
+struct Packed {
+  at::Tensor data;  // codes or values
+  at::Tensor aux;   // scales (fp32), indices (int32) or undefined
+  Codec codec = Codec::kLossless;
+  at::ScalarType dtype = at::kFloat;
+  std::vector<std::int64_t> shape;
+
+  // Bytes held by data and aux.
+  std::int64_t nbytes() const;
+};
+
+// Packs x (fp32, bf16 or fp16). kGeluDeriv* packs the code of gelu'(x).
+Packed pack(const at::Tensor& x, Codec codec);
+// Restores the tensor (shape and dtype of the packed input). Not for kGeluDeriv*.
+at::Tensor unpack(const Packed& p);
+// kGeluDeriv*: grad * gelu'(x) with gelu' read from the code, in grad's dtype.
+at::Tensor gelu_grad_from_code(const Packed& p, const at::Tensor& grad);
+
+// The bytes pack() keeps for a tensor of this shape and dtype (the formulas of the table above).
+std::int64_t packed_bytes(Codec codec, at::IntArrayRef shape, at::ScalarType dtype);
+
+// Boolean mask <-> 1 bit per element (element j of byte i at bit j), ceil(n/8) bytes.
+at::Tensor pack_mask_bits(const at::Tensor& mask);
+at::Tensor unpack_mask_bits(const at::Tensor& bits, at::IntArrayRef shape);
+
+// The Lloyd-Max levels of gelu'(x) for kGeluDeriv2 (4) or kGeluDeriv3 (8), for documentation
+// and tests.
+std::vector<float> gelu_derivative_levels(Codec codec);
+
+// Saved-activation tally: the SlimFit Functions add the bytes of every activation tensor they
+// hand to ctx->save_for_backward (weights kept by reference are not activations and are not
+// counted). Thread-local; the forward pass runs on the caller's thread.
+std::int64_t saved_bytes_tally();
+void add_saved_bytes(std::int64_t bytes);
+
+// Reads the tally's growth over a scope: `SavedBytesScope s; y = op(...); s.bytes()`.
+class SavedBytesScope {
+ public:
+  SavedBytesScope() : start_(saved_bytes_tally()) {}
+  std::int64_t bytes() const { return saved_bytes_tally() - start_; }
+
+ private:
+  std::int64_t start_;
+};
+
+}  // namespace slimfit::ops

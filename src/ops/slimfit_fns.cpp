@@ -1,0 +1,302 @@
+#include "ops/slimfit_fns.h"
+
+#include <ATen/ATen.h>
+#include <ATen/ExpandUtils.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <cmath>
+#include <string>
+
+#include "common/error.h"
+#include "ops/codecs.h"
+
+namespace slimfit::ops::detail {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// A Packed travels as two saved tensors (data, aux) plus metadata in ctx->saved_data.
+void keep(AutogradContext* ctx, variable_list& saved, const std::string& key, const Packed& p) {
+  ctx->saved_data[key + ".codec"] = static_cast<int64_t>(p.codec);
+  ctx->saved_data[key + ".dtype"] = static_cast<int64_t>(p.dtype);
+  ctx->saved_data[key + ".shape"] = p.shape;
+  ctx->saved_data[key + ".index"] = static_cast<int64_t>(saved.size());
+  saved.push_back(p.data);
+  saved.push_back(p.aux);
+  add_saved_bytes(p.nbytes());
+}
+
+Packed restore(AutogradContext* ctx, const variable_list& saved, const std::string& key) {
+  Packed p;
+  p.codec = static_cast<Codec>(ctx->saved_data[key + ".codec"].toInt());
+  p.dtype = static_cast<at::ScalarType>(ctx->saved_data[key + ".dtype"].toInt());
+  p.shape = ctx->saved_data[key + ".shape"].toIntVector();
+  const auto i = static_cast<size_t>(ctx->saved_data[key + ".index"].toInt());
+  p.data = saved[i];
+  p.aux = saved[i + 1];
+  return p;
+}
+
+// An activation kept as it is (counted), or a weight kept by reference (not counted).
+void keep_tensor(variable_list& saved, const at::Tensor& t, bool count) {
+  saved.push_back(t);
+  if (count && t.defined()) add_saved_bytes(t.numel() * static_cast<int64_t>(t.element_size()));
+}
+
+bool requires_grad(const at::Tensor& t) { return t.defined() && t.requires_grad(); }
+
+// ---- Linear --------------------------------------------------------------------------------
+// Backward mirrors autograd's addmm/mm formulas so a lossless input gives identical gradients.
+struct LinearFn : torch::autograd::Function<LinearFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
+                            const at::Tensor& bias, Codec codec) {
+    at::Tensor out = at::linear(x, weight, bias);
+    variable_list saved;
+    keep_tensor(saved, weight, false);
+    const bool weight_trains = weight.requires_grad();
+    ctx->saved_data["weight_trains"] = weight_trains;
+    ctx->saved_data["x_shape"] = x.sizes().vec();
+    ctx->saved_data["bias_shape"] = bias.defined() ? bias.sizes().vec() : std::vector<int64_t>{};
+    if (weight_trains) keep(ctx, saved, "x", pack(x, codec));  // frozen: nothing about x
+    ctx->save_for_backward(saved);
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const variable_list saved = ctx->get_saved_variables();
+    const at::Tensor& weight = saved[0];  // (out, in)
+    const auto x_shape = ctx->saved_data["x_shape"].toIntVector();
+    const at::Tensor g2d = grads[0].reshape({-1, weight.size(0)});  // (N, out)
+    at::Tensor grad_x, grad_w, grad_b;
+    if (ctx->needs_input_grad(0)) grad_x = g2d.mm(weight).view(x_shape);  // (N, in)
+    if (ctx->needs_input_grad(1) && ctx->saved_data["weight_trains"].toBool()) {
+      const at::Tensor x2d = unpack(restore(ctx, saved, "x")).reshape({-1, weight.size(1)});
+      grad_w = x2d.t().mm(g2d).t();  // (out, in)
+    }
+    if (ctx->needs_input_grad(2))
+      grad_b = at::sum_to(grads[0], ctx->saved_data["bias_shape"].toIntVector());
+    return {grad_x, grad_w, grad_b, at::Tensor()};
+  }
+};
+
+// ---- LayerNorm -----------------------------------------------------------------------------
+struct LayerNormFn : torch::autograd::Function<LayerNormFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
+                            const at::Tensor& bias, double eps, Codec frozen_codec) {
+    const int64_t h = x.size(-1);
+    auto [out, mean, rstd] = at::native_layer_norm(x, {h}, weight, bias, eps);
+    const bool exact = requires_grad(weight) || frozen_codec == Codec::kLossless;
+    ctx->saved_data["exact"] = exact;
+    ctx->saved_data["has_bias"] = bias.defined();
+    variable_list saved;
+    keep_tensor(saved, weight, false);
+    keep_tensor(saved, bias, false);
+    if (exact) {  // what plain autograd keeps
+      keep_tensor(saved, x, true);
+      keep_tensor(saved, mean, true);
+      keep_tensor(saved, rstd, true);
+    } else {
+      // Frozen weight: backward needs only the normalised output and rstd per row.
+      const at::Tensor rstd32 = rstd.to(at::kFloat);  // (..., 1)
+      const at::Tensor xhat = ((x.to(at::kFloat) - mean.to(at::kFloat)) * rstd32).to(x.dtype());
+      keep(ctx, saved, "xhat", pack(xhat, frozen_codec));
+      keep_tensor(saved, rstd32, true);
+    }
+    ctx->save_for_backward(saved);
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const variable_list saved = ctx->get_saved_variables();
+    const at::Tensor& weight = saved[0];
+    const at::Tensor& grad = grads[0];
+    at::Tensor grad_x, grad_w, grad_b;
+    if (ctx->saved_data["exact"].toBool()) {
+      const at::Tensor& x = saved[2];
+      std::tie(grad_x, grad_w, grad_b) = at::native_layer_norm_backward(
+          grad, x, {x.size(-1)}, saved[3], saved[4], weight, saved[1],
+          {ctx->needs_input_grad(0), ctx->needs_input_grad(1), ctx->needs_input_grad(2)});
+    } else {
+      const at::Tensor xhat = unpack(restore(ctx, saved, "xhat")).to(at::kFloat);  // (..., H)
+      const at::Tensor& rstd = saved[4];                                           // (..., 1)
+      if (ctx->needs_input_grad(0)) {
+        at::Tensor g = grad.to(at::kFloat);
+        if (weight.defined()) g = g * weight.to(at::kFloat);
+        const at::Tensor proj = (g * xhat).mean(-1, true);
+        grad_x = (rstd * (g - g.mean(-1, true) - xhat * proj)).to(grad.scalar_type());
+      }
+      if (ctx->needs_input_grad(2) && ctx->saved_data["has_bias"].toBool())
+        grad_b = at::sum_to(grad, saved[1].sizes());
+    }
+    return {grad_x, ctx->needs_input_grad(1) ? grad_w : at::Tensor(),
+            ctx->needs_input_grad(2) ? grad_b : at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+// ---- GELU ----------------------------------------------------------------------------------
+struct GeluFn : torch::autograd::Function<GeluFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, Codec codec) {
+    variable_list saved;
+    keep(ctx, saved, "x", pack(x, codec));
+    ctx->save_for_backward(saved);
+    return at::gelu(x);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const Packed p = restore(ctx, ctx->get_saved_variables(), "x");
+    if (p.codec == Codec::kGeluDeriv2 || p.codec == Codec::kGeluDeriv3)
+      return {gelu_grad_from_code(p, grads[0]), at::Tensor()};
+    return {at::gelu_backward(grads[0], unpack(p)), at::Tensor()};
+  }
+};
+
+// ---- Dropout -------------------------------------------------------------------------------
+// Mirrors at::dropout: CUDA uses the fused native_dropout; elsewhere the mask is
+// empty_like(x).bernoulli_(1 - p).div_(1 - p), so the RNG stream and the output match the
+// plain op bit for bit. The mask is kept as bits and the noise rebuilt with the same ops.
+bool fused_dropout(const at::Tensor& x, double p) {
+  return x.is_cuda() && p > 0 && p < 1 && x.numel() > 0;
+}
+
+struct DropoutState {
+  at::Tensor out, bits;
+};
+
+DropoutState dropout_forward(const at::Tensor& x, double p) {
+  if (fused_dropout(x, p)) {
+    auto [out, mask] = at::native_dropout(x, p, true);
+    return {out, pack_mask_bits(mask)};
+  }
+  at::Tensor noise = at::empty_like(x).bernoulli_(1 - p);
+  noise.div_(1 - p);
+  at::Tensor out = x.mul(noise);
+  return {out, pack_mask_bits(noise != 0)};
+}
+
+// grad * noise, as the plain op's backward computes it.
+at::Tensor dropout_backward(const at::Tensor& grad, const at::Tensor& bits, double p,
+                            at::ScalarType dtype) {
+  const at::Tensor mask = unpack_mask_bits(bits, grad.sizes());
+  if (fused_dropout(grad, p)) return at::native_dropout_backward(grad, mask, 1.0 / (1.0 - p));
+  at::Tensor noise = mask.to(dtype);
+  noise.div_(1 - p);
+  return grad.mul(noise);
+}
+
+struct DropoutFn : torch::autograd::Function<DropoutFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, double p) {
+    DropoutState s = dropout_forward(x, p);
+    ctx->saved_data["p"] = p;
+    ctx->saved_data["dtype"] = static_cast<int64_t>(x.scalar_type());
+    variable_list saved;
+    keep_tensor(saved, s.bits, true);
+    ctx->save_for_backward(saved);
+    return s.out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto dtype = static_cast<at::ScalarType>(ctx->saved_data["dtype"].toInt());
+    return {dropout_backward(grads[0], ctx->get_saved_variables()[0],
+                             ctx->saved_data["p"].toDouble(), dtype),
+            at::Tensor()};
+  }
+};
+
+// ---- Attention core ------------------------------------------------------------------------
+// Forward: the ops of ops::attention in the same order. Backward: autograd's formulas for the
+// batched matmuls (bmm on the same 3-d views), the scalar division and softmax.
+struct AttentionFn : torch::autograd::Function<AttentionFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k,
+                            const at::Tensor& v, const at::Tensor& mask, double p, bool training,
+                            AttentionCodecs codecs) {
+    const double scale = std::sqrt(double(q.size(-1)));
+    at::Tensor scores = at::matmul(q, k.transpose(-1, -2)) / scale;  // (B, h, L, L)
+    if (mask.defined()) scores = scores + mask;
+    at::Tensor probs = at::softmax(scores, -1);
+    const bool drop = training && p != 0.0;
+    at::Tensor probs_d = probs;
+    variable_list saved;
+    if (drop) {
+      DropoutState s = dropout_forward(probs, p);
+      probs_d = s.out;
+      keep_tensor(saved, s.bits, true);
+    } else {
+      keep_tensor(saved, at::Tensor(), false);
+    }
+    at::Tensor out = at::matmul(probs_d, v);  // (B, h, L, D)
+    ctx->saved_data["drop"] = drop;
+    ctx->saved_data["p"] = p;
+    ctx->saved_data["scale"] = scale;
+    keep(ctx, saved, "q", pack(q, codecs.qk));
+    keep(ctx, saved, "k", pack(k, codecs.qk));
+    keep(ctx, saved, "v", pack(v, codecs.v));
+    keep(ctx, saved, "probs", pack(probs, codecs.probs));
+    ctx->save_for_backward(saved);
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const variable_list saved = ctx->get_saved_variables();
+    const at::Tensor q = unpack(restore(ctx, saved, "q"));          // (B, h, L, D)
+    const at::Tensor k = unpack(restore(ctx, saved, "k"));          // (B, h, L, D)
+    const at::Tensor v = unpack(restore(ctx, saved, "v"));          // (B, h, L, D)
+    const at::Tensor probs = unpack(restore(ctx, saved, "probs"));  // (B, h, L, L)
+    const bool drop = ctx->saved_data["drop"].toBool();
+    const double p = ctx->saved_data["p"].toDouble();
+    const double scale = ctx->saved_data["scale"].toDouble();
+    const at::Tensor& grad = grads[0];  // (B, h, L, D)
+
+    // Batched 3-d views as at::matmul builds them.
+    auto to3 = [](const at::Tensor& t) { return t.reshape({-1, t.size(-2), t.size(-1)}); };
+    const at::Tensor probs_d = drop ? dropout_backward(probs, saved[0], p, probs.scalar_type())
+                                    : probs;  // probs * noise: the forward's dropped probs
+    const at::Tensor g3 = to3(grad);
+    at::Tensor grad_v, grad_q, grad_k;
+    if (ctx->needs_input_grad(2)) grad_v = to3(probs_d).transpose(1, 2).bmm(g3).view(v.sizes());
+    if (ctx->needs_input_grad(0) || ctx->needs_input_grad(1)) {
+      at::Tensor grad_pd = g3.bmm(to3(v).transpose(1, 2)).view(probs.sizes());  // (B, h, L, L)
+      at::Tensor grad_p =
+          drop ? dropout_backward(grad_pd, saved[0], p, probs.scalar_type()) : grad_pd;
+      at::Tensor grad_s =
+          at::_softmax_backward_data(grad_p, probs, -1, probs.scalar_type()) / scale;
+      const at::Tensor s3 = to3(grad_s);
+      const at::Tensor kt3 = to3(k.transpose(-1, -2));  // (Bh, D, L)
+      if (ctx->needs_input_grad(0)) grad_q = s3.bmm(kt3.transpose(1, 2)).view(q.sizes());
+      if (ctx->needs_input_grad(1))
+        grad_k = to3(q)
+                     .transpose(1, 2)
+                     .bmm(s3)
+                     .view({k.size(0), k.size(1), k.size(3), k.size(2)})
+                     .transpose(-1, -2);
+    }
+    return {grad_q, grad_k, grad_v, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor slim_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                       Codec input_codec) {
+  return LinearFn::apply(x, weight, bias, input_codec);
+}
+
+at::Tensor slim_layer_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                           double eps, Codec frozen_codec) {
+  return LayerNormFn::apply(x, weight, bias, eps, frozen_codec);
+}
+
+at::Tensor slim_gelu(const at::Tensor& x, Codec codec) { return GeluFn::apply(x, codec); }
+
+at::Tensor slim_dropout(const at::Tensor& x, double p) { return DropoutFn::apply(x, p); }
+
+at::Tensor slim_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                          const at::Tensor& additive_mask, double dropout_p, bool training,
+                          const AttentionCodecs& codecs) {
+  SLIMFIT_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4,
+                "slimfit attention: expected q, k, v of shape (B, heads, L, D), got q ", q.sizes(),
+                ", k ", k.sizes(), ", v ", v.sizes());
+  return AttentionFn::apply(q, k, v, additive_mask, dropout_p, training, codecs);
+}
+
+}  // namespace slimfit::ops::detail

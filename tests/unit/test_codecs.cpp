@@ -1,0 +1,244 @@
+// Codecs (ops/codecs.h): exact byte counts, known bit layouts, round-trip fidelity per format
+// and dtype, and identical bytes from the CPU (ATen) and CUDA (kernel) paths.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "ops/codecs.h"
+
+namespace {
+
+using slimfit::ops::Codec;
+namespace ops = slimfit::ops;
+
+double sqnr_db(const at::Tensor& ref, const at::Tensor& got) {
+  const at::Tensor r = ref.to(at::kDouble), g = got.to(at::kDouble);
+  const double err = (r - g).pow(2).sum().item<double>();
+  if (err == 0) return std::numeric_limits<double>::infinity();
+  return 10 * std::log10(r.pow(2).sum().item<double>() / err);
+}
+
+// Round-trip SQNR bounds on the inputs below (randn for signed codecs, softmax rows of 64 for
+// probability codecs).
+constexpr double kRoundTripInt8FixedDb = 30;  // step 1/16 on N(0,1): measured ~41 dB
+constexpr double kRoundTripInt8ScaledDb = 38;
+constexpr double kRoundTripInt4FixedDb = 12;  // step 1/2, range -4..3.5: measured ~14.8 dB
+constexpr double kRoundTripInt4ScaledDb = 15;
+constexpr double kRoundTripProbDb = 25;
+constexpr double kRoundTripTopK10Db = 2;  // 10% largest of N(0,1): measured 2.6 dB
+
+struct RoundTripCase {
+  Codec codec;
+  double min_sqnr_db;
+  bool probs;
+};
+
+class RoundTrip : public ::testing::TestWithParam<std::tuple<RoundTripCase, at::ScalarType>> {};
+
+TEST_P(RoundTrip, BytesShapeDtypeAndFidelity) {
+  const auto [c, dtype] = GetParam();
+  torch::manual_seed(3);
+  const std::vector<int64_t> shape = {3, 5, 67};  // odd row length and odd count
+  at::Tensor x = c.probs ? at::softmax(at::randn(shape) * 3, -1) : at::randn(shape);
+  x = x.to(dtype);
+  const ops::Packed p = ops::pack(x, c.codec);
+  EXPECT_EQ(p.nbytes(), ops::packed_bytes(c.codec, shape, dtype));
+  const at::Tensor y = ops::unpack(p);
+  EXPECT_EQ(y.sizes(), x.sizes());
+  EXPECT_EQ(y.scalar_type(), dtype);
+  const double db = sqnr_db(x, y);
+  EXPECT_GE(db, c.min_sqnr_db) << ops::codec_name(c.codec);
+  // Packing what was unpacked is a fixed point for the integer codecs.
+  if (c.codec != Codec::kTopK10 && dtype == at::kFloat) {
+    EXPECT_TRUE(at::equal(ops::unpack(ops::pack(y, c.codec)), y)) << ops::codec_name(c.codec);
+  }
+}
+
+const RoundTripCase kRoundTripCases[] = {
+    {Codec::kLossless, std::numeric_limits<double>::infinity(), false},
+    {Codec::kInt8Fixed, kRoundTripInt8FixedDb, false},
+    {Codec::kInt8Row, kRoundTripInt8ScaledDb, false},
+    {Codec::kInt8Block, kRoundTripInt8ScaledDb, false},
+    {Codec::kInt4Fixed, kRoundTripInt4FixedDb, false},
+    {Codec::kInt4Row, kRoundTripInt4ScaledDb - 3, false},  // row absmax of 67 Gaussians
+    {Codec::kInt4Block, kRoundTripInt4ScaledDb, false},
+    {Codec::kUint8Prob256, kRoundTripProbDb, true},
+    {Codec::kUint8Prob255, kRoundTripProbDb, true},
+    {Codec::kUint8ProbSqrt, kRoundTripProbDb, true},
+    {Codec::kTopK10, kRoundTripTopK10Db, false},
+};
+
+INSTANTIATE_TEST_SUITE_P(Codecs, RoundTrip,
+                         ::testing::Combine(::testing::ValuesIn(kRoundTripCases),
+                                            ::testing::Values(at::kFloat, at::kBFloat16,
+                                                              at::kHalf)),
+                         [](const auto& info) {
+                           return std::string(ops::codec_name(std::get<0>(info.param).codec)) +
+                                  "_" + c10::toString(std::get<1>(info.param));
+                         });
+
+TEST(Codecs, ByteCountsFollowTheFormat) {
+  // 21 elements in rows of 7.
+  const std::vector<int64_t> s = {3, 7};
+  EXPECT_EQ(ops::packed_bytes(Codec::kLossless, s, at::kFloat), 84);
+  EXPECT_EQ(ops::packed_bytes(Codec::kLossless, s, at::kBFloat16), 42);
+  EXPECT_EQ(ops::packed_bytes(Codec::kInt8Fixed, s, at::kFloat), 21);
+  EXPECT_EQ(ops::packed_bytes(Codec::kInt8Row, s, at::kFloat), 21 + 3 * 4);
+  EXPECT_EQ(ops::packed_bytes(Codec::kInt8Block, s, at::kFloat), 21 + 1 * 4);
+  EXPECT_EQ(ops::packed_bytes(Codec::kInt4Fixed, s, at::kFloat), 11);
+  EXPECT_EQ(ops::packed_bytes(Codec::kInt4Row, s, at::kFloat), 11 + 12);
+  EXPECT_EQ(ops::packed_bytes(Codec::kUint8ProbSqrt, s, at::kFloat), 21);
+  EXPECT_EQ(ops::packed_bytes(Codec::kTopK10, s, at::kFloat), 3 * 1 * (4 + 4));
+  EXPECT_EQ(ops::packed_bytes(Codec::kTopK10, {2, 768}, at::kFloat), 2 * 77 * 8);
+  EXPECT_EQ(ops::packed_bytes(Codec::kGeluDeriv2, s, at::kFloat), 6);
+  EXPECT_EQ(ops::packed_bytes(Codec::kGeluDeriv3, s, at::kFloat), 9);
+}
+
+TEST(Codecs, Int4FixedLayoutIsTwoNibblesPerByteLowFirst) {
+  // Reference GELU format: 1 fraction bit, range -4..3.5; an odd count pads the last high nibble.
+  at::Tensor x = torch::tensor({-4.0f, -0.5f, 0.0f, 3.5f, 1.25f, 100.0f, -100.0f});
+  const ops::Packed p = ops::pack(x, Codec::kInt4Fixed);
+  ASSERT_EQ(p.data.numel(), 4);
+  ASSERT_EQ(p.data.scalar_type(), at::kByte);
+  // codes: -8, -1, 0, 7, 2 (1.25*2 = 2.5 rounds half to even), 7 (clamped), -8 (clamped)
+  const std::vector<int> want = {0xF8, 0x70, 0x72, 0x08};
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(p.data[i].item<int>(), want[i]) << "byte " << i;
+  EXPECT_TRUE(
+      at::equal(ops::unpack(p), torch::tensor({-4.0f, -0.5f, 0.0f, 3.5f, 1.0f, 3.5f, -4.0f})));
+}
+
+TEST(Codecs, Int8FixedAndProbabilityCodes) {
+  at::Tensor x = torch::tensor({0.03125f, -8.0f, 7.9375f, 9.0f, 0.09375f});
+  const ops::Packed p = ops::pack(x, Codec::kInt8Fixed);
+  ASSERT_EQ(p.data.scalar_type(), at::kChar);
+  const std::vector<int> want = {0, -128, 127, 127, 2};  // half-to-even: 0.5 -> 0, 1.5 -> 2
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(p.data[i].item<int>(), want[i]);
+
+  at::Tensor probs = torch::tensor({0.0f, 1.0f, 0.25f, 1.0f / 512});
+  EXPECT_TRUE(at::equal(ops::pack(probs, Codec::kUint8Prob256).data,
+                        torch::tensor({0, 255, 64, 0}, at::kByte)));
+  EXPECT_TRUE(at::equal(ops::pack(probs, Codec::kUint8Prob255).data,
+                        torch::tensor({0, 255, 64, 0}, at::kByte)));
+  EXPECT_TRUE(at::equal(ops::pack(probs, Codec::kUint8ProbSqrt).data,
+                        torch::tensor({0, 255, 128, 11}, at::kByte)));
+  EXPECT_EQ(ops::unpack(ops::pack(probs, Codec::kUint8Prob255))[1].item<float>(), 1.0f);
+}
+
+TEST(Codecs, RowScaleIsAbsmaxOver127AndZeroRowsSurvive) {
+  at::Tensor x = torch::tensor({{0.0f, 0.0f, 0.0f}, {1.0f, -2.54f, 0.02f}});
+  const ops::Packed p = ops::pack(x, Codec::kInt8Row);
+  ASSERT_EQ(p.aux.numel(), 2);
+  EXPECT_EQ(p.aux[0].item<float>(), 1.0f);
+  EXPECT_EQ(p.aux[1].item<float>(), 2.54f / 127.0f);
+  EXPECT_EQ(p.data[4].item<int>(), -127);  // flat codes
+  EXPECT_TRUE(at::equal(ops::unpack(p)[0], torch::zeros({3})));
+}
+
+TEST(Codecs, TopKKeepsLargestPerRowWithInt32Indices) {
+  at::Tensor x = torch::zeros({2, 20});
+  x[0][3] = 5;
+  x[0][17] = -6;
+  x[1][0] = 1;
+  x[1][19] = 2;
+  x[1][5] = 0.5;
+  const ops::Packed p = ops::pack(x, Codec::kTopK10);  // k = 2 per row
+  EXPECT_EQ(p.aux.scalar_type(), at::kInt);
+  EXPECT_EQ(p.aux.sizes(), (at::IntArrayRef{2, 2}));
+  at::Tensor want = x.clone();
+  want[1][5] = 0;
+  EXPECT_TRUE(at::equal(ops::unpack(p), want));
+}
+
+TEST(Codecs, MaskBitsRoundTripOddCount) {
+  torch::manual_seed(1);
+  at::Tensor m = at::rand({3, 7, 5}) > 0.3;  // 105 elements
+  at::Tensor bits = ops::pack_mask_bits(m);
+  EXPECT_EQ(bits.numel(), 14);
+  EXPECT_EQ(bits.scalar_type(), at::kByte);
+  EXPECT_TRUE(at::equal(ops::unpack_mask_bits(bits, m.sizes()), m));
+  at::Tensor one = torch::tensor({true, false, false, true, false, false, false, false, true});
+  at::Tensor b = ops::pack_mask_bits(one);
+  EXPECT_EQ(b[0].item<int>(), 0x09);
+  EXPECT_EQ(b[1].item<int>(), 0x01);
+}
+
+// The derivative codes approximate gelu'(x) = Phi(x) + x phi(x).
+constexpr double kGeluDeriv2Db = 15;  // Lloyd-Max design value 17.6 dB under N(0,1)
+constexpr double kGeluDeriv3Db = 21;  // design value 23.8 dB
+
+TEST(Codecs, GeluDerivativeCodeApproximatesGeluPrime) {
+  torch::manual_seed(2);
+  at::Tensor x = at::randn({4001});
+  at::Tensor ones = at::ones_like(x);
+  at::Tensor exact = at::gelu_backward(ones, x);
+  for (auto [c, bound] : {std::pair{Codec::kGeluDeriv2, kGeluDeriv2Db},
+                          std::pair{Codec::kGeluDeriv3, kGeluDeriv3Db}}) {
+    const ops::Packed p = ops::pack(x, c);
+    EXPECT_EQ(p.nbytes(), ops::packed_bytes(c, x.sizes(), at::kFloat));
+    at::Tensor approx = ops::gelu_grad_from_code(p, ones);
+    EXPECT_GE(sqnr_db(exact, approx), bound) << ops::codec_name(c);
+    // Every value is one of the levels.
+    const auto levels = ops::gelu_derivative_levels(c);
+    at::Tensor lv = torch::tensor(levels);
+    EXPECT_TRUE((approx.unsqueeze(1) == lv.unsqueeze(0)).any(1).all().item<bool>());
+    EXPECT_THROW(ops::unpack(p), slimfit::Error);
+  }
+}
+
+TEST(Codecs, NamesRoundTripAndUnknownNameThrows) {
+  for (int i = 0; i <= static_cast<int>(Codec::kGeluDeriv3); ++i) {
+    const auto c = static_cast<Codec>(i);
+    EXPECT_EQ(ops::parse_codec(ops::codec_name(c)), c);
+  }
+  EXPECT_THROW(ops::parse_codec("int7"), slimfit::Error);
+  EXPECT_THROW(ops::pack(torch::ones({3}, at::kInt), Codec::kInt8Row), slimfit::Error);
+}
+
+// CPU (ATen) and CUDA (kernels) must give the same bytes for the same input.
+class CpuCudaBytes : public ::testing::TestWithParam<std::tuple<Codec, at::ScalarType>> {};
+
+TEST_P(CpuCudaBytes, Identical) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device / CUDA libtorch";
+  const auto [c, dtype] = GetParam();
+  torch::manual_seed(4);
+  const bool probs =
+      c == Codec::kUint8Prob256 || c == Codec::kUint8Prob255 || c == Codec::kUint8ProbSqrt;
+  at::Tensor x = probs ? at::softmax(at::randn({5, 131}) * 3, -1) : at::randn({5, 131}) * 2;
+  x = x.to(dtype);
+  const ops::Packed cpu = ops::pack(x, c);
+  const ops::Packed gpu = ops::pack(x.cuda(), c);
+  EXPECT_TRUE(at::equal(cpu.data, gpu.data.cpu())) << ops::codec_name(c);
+  if (cpu.aux.defined()) {
+    EXPECT_TRUE(at::equal(cpu.aux, gpu.aux.cpu()));
+  }
+  if (c == Codec::kGeluDeriv2 || c == Codec::kGeluDeriv3) {
+    at::Tensor g = at::randn_like(x);
+    EXPECT_TRUE(
+        at::equal(ops::gelu_grad_from_code(cpu, g), ops::gelu_grad_from_code(gpu, g.cuda()).cpu()));
+  } else {
+    EXPECT_TRUE(at::equal(ops::unpack(cpu), ops::unpack(gpu).cpu()));
+  }
+  at::Tensor m = at::rand({1001}) > 0.5;
+  EXPECT_TRUE(at::equal(ops::pack_mask_bits(m), ops::pack_mask_bits(m.cuda()).cpu()));
+  EXPECT_TRUE(at::equal(ops::unpack_mask_bits(ops::pack_mask_bits(m.cuda()), m.sizes()).cpu(), m));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Codecs, CpuCudaBytes,
+    ::testing::Combine(::testing::Values(Codec::kInt8Fixed, Codec::kInt8Row, Codec::kInt8Block,
+                                         Codec::kInt4Fixed, Codec::kInt4Row, Codec::kInt4Block,
+                                         Codec::kUint8Prob256, Codec::kUint8Prob255,
+                                         Codec::kUint8ProbSqrt, Codec::kGeluDeriv2,
+                                         Codec::kGeluDeriv3),
+                       ::testing::Values(at::kFloat, at::kBFloat16, at::kHalf)),
+    [](const auto& info) {
+      return std::string(ops::codec_name(std::get<0>(info.param))) + "_" +
+             c10::toString(std::get<1>(info.param));
+    });
+
+}  // namespace
