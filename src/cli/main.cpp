@@ -2,6 +2,7 @@
 // calls into the library; errors from the library are printed once and exit non-zero.
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -10,7 +11,10 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "mem/ledger.h"
+#include "data/text.h"
+#include "train/config.h"
 #include "train/measure_step.h"
+#include "train/trainer.h"
 
 namespace slimfit::cli {
 namespace {
@@ -23,8 +27,73 @@ constexpr const char* kUsage =
     "           saved activations, peak)\n"
     "           --model {bert-base|vit-b16|bert-tiny|vit-tiny|PATH} --batch B --seq L\n"
     "           --freeze-ratio R [--no-compress] [--device cpu|cuda] [--seed S] [--json]\n"
+    "  train    fine-tune a model\n"
+    "           [--config FILE] [key=value ...] [--summary OUT.json]; keys:\n"
+    "           model data steps epochs batch seq_len lr warmup_steps freeze_ratio compress\n"
+    "           dropout seed checkpoint checkpoint_every metrics resume stop_after eval_every\n"
+    "           eval_fraction kfold fold ... (see README)\n"
+    "  prepare  tokenize a CSV or JSONL text set into an HDF5 data set\n"
+    "           --input FILE --output OUT.h5 --vocab vocab.txt [--text-column text]\n"
+    "           [--label-column label] [--labels a,b,...] [--max-length 128] [--limit N]\n"
     "\n"
     "  --freeze-ratio 0 --no-compress is the unfrozen baseline.\n";
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(',', start);
+    if (end == std::string::npos) end = s.size();
+    if (end > start) out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+int run_train(int argc, char** argv) {
+  Args args(argc, argv, 2, {}, {"config", "summary"});
+  train::TrainConfig config;
+  if (args.has("config")) train::load_config_file(config, args.get("config", ""));
+  for (const std::string& kv : args.positional()) {
+    const size_t eq = kv.find('=');
+    SLIMFIT_CHECK(eq != std::string::npos && eq > 0, "expected key=value, got '", kv, "'");
+    train::set_key(config, kv.substr(0, eq), kv.substr(eq + 1), "command line");
+  }
+  mem::install_counting_cpu_allocator();
+  train::Trainer trainer(config);
+  const train::TrainSummary summary = trainer.run();
+  const std::string json = train::to_json(summary).dump(2);
+  if (args.has("summary")) {
+    const std::string path = args.get("summary", "");
+    std::ofstream out(path);
+    SLIMFIT_CHECK(out.good(), "cannot write the summary to ", path);
+    out << json << std::endl;
+  } else {
+    std::cout << json << std::endl;
+  }
+  return 0;
+}
+
+int run_prepare(int argc, char** argv) {
+  Args args(argc, argv, 2, {"cased"},
+            {"input", "output", "vocab", "format", "text-column", "label-column", "labels",
+             "max-length", "limit"});
+  data::PrepareTextOptions o;
+  SLIMFIT_CHECK(args.has("input") && args.has("output") && args.has("vocab"),
+                "prepare needs --input FILE --output OUT.h5 --vocab vocab.txt");
+  o.input = args.get("input", "");
+  o.output = args.get("output", "");
+  o.vocab = args.get("vocab", "");
+  o.lower_case = !args.has("cased");
+  o.format = args.get("format", "");
+  o.text_column = args.get("text-column", o.text_column);
+  o.label_column = args.get("label-column", o.label_column);
+  o.labels = split_commas(args.get("labels", ""));
+  o.max_length = args.get_int("max-length", o.max_length);
+  o.limit = args.get_int("limit", o.limit);
+  data::prepare_text(o);
+  return 0;
+}
 
 int run_memory(int argc, char** argv) {
   Args args(argc, argv, 2, {"no-compress", "json"},
@@ -59,6 +128,8 @@ int main(int argc, char** argv) {
   const std::string command = argv[1];
   try {
     if (command == "memory") return cli::run_memory(argc, argv);
+    if (command == "train") return cli::run_train(argc, argv);
+    if (command == "prepare") return cli::run_prepare(argc, argv);
     std::fprintf(stderr, "slimfit: unknown command '%s'\n\n%s", command.c_str(), cli::kUsage);
     return 2;
   } catch (const Error& e) {

@@ -95,7 +95,8 @@ CheckpointState load_checkpoint(const std::string& path, const TrainConfig& conf
   ils.step = f.read_int("/scheduler/step");
   const int64_t rng_bits = f.read_int("/scheduler/rng_state");
   std::memcpy(&ils.rng_state, &rng_bits, sizeof(rng_bits));
-  at::detail::getDefaultCPUGenerator().set_state(f.read_tensor("/rng/torch_cpu"));
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  generator.set_state(f.read_tensor("/rng/torch_cpu"));
   state.next_step = f.read_int("/data/next_step");
   return state;
 }

@@ -1,0 +1,185 @@
+// ILS scheduler and training-dynamics scores (note [ILS policy]).
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "common/error.h"
+#include "sched/dynamics.h"
+#include "sched/ils.h"
+
+namespace {
+
+using slimfit::sched::IlsOptions;
+using slimfit::sched::IlsScheduler;
+
+int64_t count(const std::vector<uint8_t>& mask) {
+  int64_t n = 0;
+  for (uint8_t m : mask) n += m;
+  return n;
+}
+
+TEST(Ils, TrainsExactlyTMinusFloorRTUnitsPerStep) {
+  for (int64_t t : {1, 7, 102, 100}) {
+    for (double r : {0.0, 0.5, 0.75, 0.8, 0.9, 0.95}) {
+      IlsScheduler s(t, IlsOptions{r, 0, 0.0, 3, {}});
+      const int64_t m = t - int64_t(std::floor(r * t));
+      for (int step = 0; step < 30; ++step) {
+        const auto mask = s.next_mask();
+        ASSERT_EQ(count(mask), m) << "t=" << t << " r=" << r << " step=" << step;
+        std::vector<double> scores(t);
+        for (int64_t u = 0; u < t; ++u) scores[u] = 1e-3 * double((u * 7919) % 13 + 1);
+        s.update(mask, scores, 1e-4);
+      }
+    }
+  }
+}
+
+TEST(Ils, EveryUnitTrainsOnceBeforeRealScoresTakeOver) {
+  const int64_t t = 102;
+  IlsScheduler s(t, IlsOptions{0.9, 0, 0.0, 11, {}});
+  const int64_t m = s.num_trainable();
+  std::vector<int> trained(t, 0);
+  const int64_t rounds = (t + m - 1) / m;
+  for (int64_t step = 0; step < rounds; ++step) {
+    const auto mask = s.next_mask();
+    for (int64_t u = 0; u < t; ++u) trained[u] += mask[u];
+    // Real scores are tiny next to the initial ones.
+    s.update(mask, std::vector<double>(t, 1e-5), 1e-4);
+  }
+  // Every unit once; the last round's spare slots go to the lowest-index trained units.
+  int64_t twice = 0;
+  for (int64_t u = 0; u < t; ++u) {
+    EXPECT_GE(trained[u], 1) << "unit " << u;
+    EXPECT_LE(trained[u], 2) << "unit " << u;
+    twice += trained[u] == 2;
+  }
+  EXPECT_EQ(twice, rounds * m - t);
+}
+
+TEST(Ils, HighestScoresTrainAndFrozenUnitsComeBack) {
+  const int64_t t = 10;
+  IlsScheduler s(t, IlsOptions{0.8, 1000, 0.0, 5, {}});  // m = 2; staleness out of the way
+  for (int step = 0; step < 5; ++step) {                 // the initial round
+    const auto mask = s.next_mask();
+    std::vector<double> scores(t);
+    for (int64_t u = 0; u < t; ++u) scores[u] = 0.1 * double(u + 1);  // unit 9 highest
+    s.update(mask, scores, 1e-4);
+  }
+  auto mask = s.next_mask();
+  EXPECT_TRUE(mask[9] && mask[8]);
+  // Their new scores drop below the stale ones of units 7 and 6.
+  std::vector<double> scores(t, 0.0);
+  scores[9] = scores[8] = 0.01;
+  s.update(mask, scores, 1e-4);
+  mask = s.next_mask();
+  EXPECT_TRUE(mask[7] && mask[6]);
+  EXPECT_FALSE(mask[9] || mask[8]);
+}
+
+TEST(Ils, NoStarvationWithZeroLrFirstStepZeroAndNonFiniteScores) {
+  const int64_t t = 40;
+  IlsScheduler s(t, IlsOptions{0.9, 0, 0.0, 1, {}});
+  std::vector<int64_t> trained(t, 0), last(t, -1);
+  int64_t worst_gap = 0;
+  for (int64_t step = 0; step < 400; ++step) {
+    const auto mask = s.next_mask();
+    std::vector<double> scores(t);
+    for (int64_t u = 0; u < t; ++u) {
+      // Adversarial: half of the units always report a zero change (the reference's lr=0 or
+      // dead-unit trap), one a NaN (zero weight), one an inf.
+      scores[u] = u < t / 2 ? 0.0 : 1e-3 * double(u);
+    }
+    scores[t - 1] = std::numeric_limits<double>::quiet_NaN();
+    scores[t - 2] = std::numeric_limits<double>::infinity();
+    const double lr = step == 0 ? 0.0 : 1e-4;  // warm-up starts at lr = 0
+    s.update(mask, scores, lr);
+    for (int64_t u = 0; u < t; ++u) {
+      if (!mask[u]) continue;
+      if (step > 0) ++trained[u];
+      if (last[u] >= 0) worst_gap = std::max(worst_gap, step - last[u]);
+      last[u] = step;
+    }
+  }
+  for (int64_t u = 0; u < t; ++u) {
+    EXPECT_GE(trained[u], 2) << "unit " << u << " starved";
+    EXPECT_TRUE(std::isfinite(s.state().scores[u])) << "unit " << u;
+  }
+  // A unit waits at most the staleness bound plus the steps needed to serve the other
+  // starving units in its queue.
+  EXPECT_LE(worst_gap, s.staleness_bound() + t);
+}
+
+TEST(Ils, ZeroLrStepKeepsTheUnitsTurn) {
+  const int64_t t = 10;
+  IlsScheduler s(t, IlsOptions{0.8, 0, 0.0, 2, {}});
+  const auto first = s.next_mask();
+  s.update(first, std::vector<double>(t, 0.0), /*lr=*/0.0);
+  const auto second = s.next_mask();
+  EXPECT_EQ(first, second);  // nothing moved at lr = 0, so the same units get their turn
+}
+
+TEST(Ils, DeterministicAndRestorable) {
+  const int64_t t = 30;
+  IlsOptions o{0.8, 0, 0.2, 42, {0}};
+  IlsScheduler a(t, o), b(t, o);
+  std::vector<std::vector<uint8_t>> masks;
+  slimfit::sched::IlsState saved;
+  for (int64_t step = 0; step < 40; ++step) {
+    const auto ma = a.next_mask();
+    EXPECT_EQ(ma, b.next_mask());
+    if (step >= 20) masks.push_back(ma);
+    EXPECT_TRUE(ma[0]);  // always trains
+    std::vector<double> scores(t);
+    for (int64_t u = 0; u < t; ++u) scores[u] = std::sin(double(step * t + u)) + 1.5;
+    a.update(ma, scores, 1e-4);
+    b.update(ma, scores, 1e-4);
+    if (step == 19) saved = a.state();
+  }
+  IlsScheduler c(t, o);
+  c.restore(saved);
+  for (int64_t step = 20; step < 40; ++step) {
+    const auto mc = c.next_mask();
+    EXPECT_EQ(mc, masks[step - 20]) << "step " << step;
+    std::vector<double> scores(t);
+    for (int64_t u = 0; u < t; ++u) scores[u] = std::sin(double(step * t + u)) + 1.5;
+    c.update(mc, scores, 1e-4);
+  }
+}
+
+TEST(Ils, RejectsBadOptions) {
+  EXPECT_THROW(IlsScheduler(10, IlsOptions{1.0, 0, 0.0, 0, {}}), slimfit::Error);
+  EXPECT_THROW(IlsScheduler(10, IlsOptions{0.5, 0, 1.0, 0, {}}), slimfit::Error);
+  EXPECT_THROW(IlsScheduler(10, IlsOptions{0.9, 0, 0.0, 0, {1, 2}}), slimfit::Error);  // m = 1
+  EXPECT_THROW(IlsScheduler(10, IlsOptions{0.5, 0, 0.0, 0, {10}}), slimfit::Error);
+  IlsScheduler s(10, IlsOptions{0.5, 0, 0.0, 0, {}});
+  slimfit::sched::IlsState wrong;
+  wrong.scores.resize(3);
+  wrong.last_trained.resize(3);
+  EXPECT_THROW(s.restore(wrong), slimfit::Error);
+}
+
+TEST(Dynamics, ScoreIsMeanRelativeChangeAndFiniteForZeroWeights) {
+  at::Tensor w1 = at::tensor({1.0f, -2.0f, 4.0f, 0.5f});
+  at::Tensor w2 = at::tensor({0.0f, 1.0f});  // a zero weight
+  at::Tensor w3 = at::ones({3});             // frozen this step
+  slimfit::sched::DynamicsTracker tracker;
+  tracker.begin_step({w1, w2, w3}, {1, 1, 0});
+  EXPECT_EQ(tracker.snapshot_bytes(), int64_t(w1.nbytes() + w2.nbytes()));  // trainable only
+  w1.copy_(at::tensor({1.1f, -2.0f, 3.0f, 0.5f}));
+  w2.copy_(at::tensor({0.0f, 1.5f}));
+  const auto scores = tracker.end_step({w1, w2, w3});
+  EXPECT_NEAR(scores[0], (0.1 / 1.0 + 0.0 + 1.0 / 4.0 + 0.0) / 4.0, 1e-6);
+  EXPECT_NEAR(scores[1], 0.5 / 2.0, 1e-6);  // 0 -> 0 contributes 0, not NaN
+  EXPECT_EQ(scores[2], 0.0);
+  EXPECT_EQ(tracker.snapshot_bytes(), 0);
+
+  tracker.begin_step({w2}, {1});
+  w2.copy_(at::tensor({1e-3f, 1.5f}));  // a zero weight that moves: large but finite
+  const auto s2 = tracker.end_step({w2});
+  EXPECT_TRUE(std::isfinite(s2[0]));
+  EXPECT_GT(s2[0], 1e6);
+}
+
+}  // namespace

@@ -1,0 +1,206 @@
+// The single-process trainer: freeze masks, gradients, resume, failures (issue 4's tests).
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+
+#include "ckpt/h5.h"
+#include "common/error.h"
+#include "train/config.h"
+#include "train/trainer.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using slimfit::train::TrainConfig;
+using slimfit::train::Trainer;
+
+std::string temp_path(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / "slimfit_test_trainer";
+  fs::create_directories(dir);
+  return (dir / name).string();
+}
+
+TrainConfig tiny(int64_t steps) {
+  TrainConfig c;
+  c.model = "bert-tiny";
+  c.data = "synthetic:2000";
+  c.steps = steps;
+  c.batch = 8;
+  c.seq_len = 32;
+  c.lr = 1e-3;
+  c.warmup_steps = 2;
+  c.freeze_ratio = 0.9;
+  c.seed = 7;
+  c.log_every = 1000;
+  c.compress = std::getenv("SLIMFIT_TEST_NO_COMPRESS") == nullptr;
+  c.max_eval = 64;
+  return c;
+}
+
+std::map<std::string, at::Tensor> weights_of(Trainer& t) {
+  std::map<std::string, at::Tensor> out;
+  for (const auto& item : t.model().named_parameters()) out[item.key()] = item.value().detach().clone();
+  return out;
+}
+
+TEST(Trainer, OnlyTheScheduledUnitsTrainAndChange) {
+  TrainConfig c = tiny(3);
+  c.warmup_steps = 0;
+  Trainer t(c);
+  const int64_t units = int64_t(t.units().size());
+  const int64_t m = units - int64_t(std::floor(0.9 * double(units)));
+  auto before = weights_of(t);
+  t.run();
+  auto after = weights_of(t);
+  // Run the same 3 steps one at a time to see each step's effect.
+  ASSERT_EQ(t.records().size(), 3u);
+  for (const auto& r : t.records()) {
+    int64_t trained = 0;
+    for (uint8_t x : r.mask) trained += x;
+    EXPECT_EQ(trained, m);
+  }
+  for (size_t i = 0; i < t.units().size(); ++i) {
+    const std::string& name = t.units()[i].name;
+    bool ever = false;
+    for (const auto& r : t.records()) ever = ever || r.mask[i];
+    EXPECT_EQ(!at::equal(before[name], after[name]), ever) << name;
+    EXPECT_FALSE(t.units()[i].param.grad().defined()) << name << ": gradient not released";
+  }
+}
+
+TEST(Trainer, LossFallsAndEveryUnitTrains) {
+  TrainConfig c = tiny(120);
+  c.metrics = temp_path("metrics.h5");
+  Trainer t(c);
+  const auto s = t.run();
+  double first = 0, last = 0;
+  for (int i = 0; i < 20; ++i) first += t.records()[i].loss, last += t.records()[100 + i].loss;
+  EXPECT_LT(last, 0.8 * first) << "first-20 mean " << first / 20 << ", last-20 " << last / 20;
+  EXPECT_EQ(s.steps, 120);
+  // The metrics file: exactly t - floor(r t) per row, every unit at least twice.
+  auto f = slimfit::h5::File::open(c.metrics);
+  const at::Tensor mask = f.read_tensor("/steps/trainable_mask");
+  ASSERT_EQ(mask.size(0), 120);
+  ASSERT_EQ(mask.size(1), int64_t(t.units().size()));
+  EXPECT_EQ(f.read_strings("/units/names").size(), t.units().size());
+  const at::Tensor per_step = mask.to(at::kLong).sum(1);
+  const int64_t m = mask.size(1) - int64_t(std::floor(0.9 * double(mask.size(1))));
+  EXPECT_TRUE(per_step.eq(m).all().item<bool>());
+  EXPECT_GE(mask.to(at::kLong).sum(0).min().item<int64_t>(), 2);
+}
+
+TEST(Trainer, ResumeIsBitIdenticalToAStraightRun) {
+  const std::string ck_a = temp_path("straight.h5"), ck_b = temp_path("split.h5");
+  TrainConfig a = tiny(30);
+  a.checkpoint = ck_a;
+  Trainer straight(a);
+  straight.run();
+
+  TrainConfig b = tiny(30);
+  b.checkpoint = ck_b;
+  b.stop_after = 15;
+  {
+    Trainer first_half(b);
+    first_half.run();
+    EXPECT_EQ(first_half.next_step(), 15);
+  }
+  b.stop_after = 0;
+  b.resume = ck_b;
+  Trainer second_half(b);
+  second_half.run();
+  auto wa = weights_of(straight), wb = weights_of(second_half);
+  for (const auto& [name, w] : wa) EXPECT_TRUE(at::equal(w, wb[name])) << name;
+  for (int64_t i = 0; i < 15; ++i) {
+    EXPECT_EQ(second_half.records()[i].mask, straight.records()[15 + i].mask) << "step " << 15 + i;
+  }
+  EXPECT_EQ(second_half.scheduler().state().scores, straight.scheduler().state().scores);
+}
+
+TEST(Trainer, RefusesACheckpointFromAnotherConfig) {
+  const std::string ck = temp_path("other.h5");
+  TrainConfig a = tiny(2);
+  a.checkpoint = ck;
+  Trainer(a).run();
+  TrainConfig b = tiny(2);
+  b.freeze_ratio = 0.5;
+  b.resume = ck;
+  try {
+    Trainer t(b);
+    FAIL() << "resumed a checkpoint of another configuration";
+  } catch (const slimfit::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("freeze_ratio: checkpoint has '0.9"), std::string::npos)
+        << e.what();
+  }
+}
+
+class NanAtStep : public Trainer {
+ public:
+  NanAtStep(TrainConfig c, int64_t bad_step) : Trainer(std::move(c)), bad_step_(bad_step) {}
+
+ protected:
+  at::Tensor compute_loss(const slimfit::models::Batch& batch) override {
+    at::Tensor loss = Trainer::compute_loss(batch);
+    return next_step() == bad_step_ ? loss * std::nan("") : loss;
+  }
+
+ private:
+  int64_t bad_step_;
+};
+
+TEST(Trainer, NanLossStopsAndLeavesTheLastCheckpointIntact) {
+  const std::string ck = temp_path("nan.h5");
+  fs::remove(ck);
+  TrainConfig c = tiny(20);
+  c.checkpoint = ck;
+  c.checkpoint_every = 5;
+  NanAtStep t(c, 7);
+  try {
+    t.run();
+    FAIL() << "a NaN loss did not stop the run";
+  } catch (const slimfit::Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("non-finite loss"), std::string::npos) << what;
+    EXPECT_NE(what.find("at step 7"), std::string::npos) << what;
+    EXPECT_NE(what.find("step 5) is intact"), std::string::npos) << what;
+  }
+  EXPECT_FALSE(fs::exists(ck + ".tmp"));
+  auto f = slimfit::h5::File::open(ck);
+  EXPECT_EQ(f.read_int("/data/next_step"), 5);
+  // ... and it resumes.
+  TrainConfig r = tiny(20);
+  r.resume = ck;
+  Trainer resumed(r);
+  EXPECT_EQ(resumed.next_step(), 5);
+}
+
+TEST(TrainConfig, RejectsBadKeysAndValues) {
+  TrainConfig c;
+  EXPECT_THROW(slimfit::train::set_key(c, "lrr", "1e-3", "test"), slimfit::Error);
+  EXPECT_THROW(slimfit::train::set_key(c, "batch", "eight", "test"), slimfit::Error);
+  EXPECT_THROW(slimfit::train::set_key(c, "compress", "maybe", "test"), slimfit::Error);
+  TrainConfig bad = tiny(10);
+  bad.freeze_ratio = 1.0;
+  EXPECT_THROW(slimfit::train::validate(bad), slimfit::Error);
+  bad = tiny(10);
+  bad.kfold = 5;
+  bad.fold = 5;
+  EXPECT_THROW(slimfit::train::validate(bad), slimfit::Error);
+  bad = tiny(0);
+  EXPECT_THROW(slimfit::train::validate(bad), slimfit::Error);
+  bad = tiny(10);
+  bad.model = "no-such-model";
+  EXPECT_THROW(Trainer{bad}, slimfit::Error);
+  bad = tiny(10);
+  bad.data = "no-such-data.h5";
+  EXPECT_THROW(Trainer{bad}, slimfit::Error);
+  try {
+    slimfit::train::set_key(c, "lrr", "1e-3", "cfg.txt:3");
+  } catch (const slimfit::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cfg.txt:3: unknown key 'lrr'"), std::string::npos);
+  }
+}
+
+}  // namespace
