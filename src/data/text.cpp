@@ -1,0 +1,343 @@
+#include "data/text.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "ckpt/h5.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "models/wordpiece.h"
+
+namespace slimfit::data {
+namespace {
+
+constexpr const char* kFormat = "text-classification-v1";
+
+std::string join(const std::vector<std::string>& v, const std::string& sep = ", ") {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
+  return out;
+}
+
+std::string quoted_list(const std::vector<std::string>& v) {
+  std::vector<std::string> q;
+  for (const auto& s : v) q.push_back("'" + s + "'");
+  return join(q);
+}
+
+std::string read_file(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  SLIMFIT_CHECK(std::filesystem::exists(path, ec), what, " ", path, " does not exist");
+  SLIMFIT_CHECK(!std::filesystem::is_directory(path, ec), what, " ", path, " is a directory");
+  std::ifstream in(path, std::ios::binary);
+  SLIMFIT_CHECK(in.good(), "cannot open ", what, " ", path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// parse_csv with the 1-based line on which each record starts.
+std::vector<std::vector<std::string>> parse_csv_lines(const std::string& s,
+                                                      const std::string& source,
+                                                      std::vector<int64_t>* lines) {
+  std::vector<std::vector<std::string>> records;
+  std::vector<std::string> record;
+  std::string field;
+  size_t i = 0;
+  if (s.size() >= 3 && s.compare(0, 3, "\xEF\xBB\xBF") == 0) i = 3;  // UTF-8 BOM
+  int64_t line = 1, record_line = 1;
+  bool in_quotes = false, field_quoted = false, after_quote = false;
+  auto end_record = [&] {
+    record.push_back(std::move(field));
+    field.clear();
+    // An empty line is no record.
+    if (!(record.size() == 1 && record[0].empty() && !field_quoted)) {
+      records.push_back(std::move(record));
+      if (lines) lines->push_back(record_line);
+    }
+    record.clear();
+    field_quoted = after_quote = false;
+  };
+  for (; i < s.size(); ++i) {
+    const char c = s[i];
+    if (in_quotes) {
+      if (c == '"') {
+        if (i + 1 < s.size() && s[i + 1] == '"') {
+          field += '"';
+          ++i;
+        } else {
+          in_quotes = false;
+          after_quote = true;
+        }
+      } else {
+        if (c == '\n') ++line;
+        field += c;
+      }
+      continue;
+    }
+    if (c == ',') {
+      record.push_back(std::move(field));
+      field.clear();
+      field_quoted = after_quote = false;
+    } else if (c == '\n' || c == '\r') {
+      if (c == '\r' && i + 1 < s.size() && s[i + 1] == '\n') ++i;
+      end_record();
+      ++line;
+      record_line = line;
+    } else if (c == '"') {
+      SLIMFIT_CHECK(field.empty() && !after_quote, source, ": line ", line,
+                    ": a quote inside an unquoted field (quote the whole field and double the "
+                    "quote: \"\")");
+      in_quotes = field_quoted = true;
+    } else {
+      SLIMFIT_CHECK(!after_quote, source, ": line ", line,
+                    ": text after a closing quote (expected a comma or a line end)");
+      field += c;
+    }
+  }
+  SLIMFIT_CHECK(!in_quotes, source, ": a quoted field opened on line ", record_line,
+                " is never closed");
+  if (!field.empty() || !record.empty() || field_quoted) end_record();
+  return records;
+}
+
+struct Row {
+  std::string text, label;
+  int64_t line;
+};
+
+std::vector<Row> read_csv_rows(const PrepareTextOptions& o) {
+  std::vector<int64_t> lines;
+  auto records = parse_csv_lines(read_file(o.input, "text data file"), o.input, &lines);
+  SLIMFIT_CHECK(!records.empty(), "text data file ", o.input,
+                " is empty (expected a header row and data rows)");
+  const auto& header = records[0];
+  auto col = [&](const std::string& name, const char* option) {
+    auto it = std::find(header.begin(), header.end(), name);
+    SLIMFIT_CHECK(it != header.end(), "text data file ", o.input, " has no column '", name, "' (",
+                  option, "); columns found: ", quoted_list(header));
+    return static_cast<size_t>(it - header.begin());
+  };
+  const size_t tc = col(o.text_column, "text column"), lc = col(o.label_column, "label column");
+  std::vector<Row> rows;
+  rows.reserve(records.size() - 1);
+  for (size_t r = 1; r < records.size(); ++r) {
+    const auto& rec = records[r];
+    SLIMFIT_CHECK(rec.size() == header.size(), o.input, ": the record on line ", lines[r], " has ",
+                  rec.size(), " fields but the header has ", header.size());
+    rows.push_back({rec[tc], rec[lc], lines[r]});
+  }
+  return rows;
+}
+
+std::string json_scalar(const nlohmann::json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+  if (v.is_number_integer() || v.is_number_unsigned()) return v.dump();
+  if (v.is_number_float()) {
+    double d = v.get<double>();
+    if (d == static_cast<double>(static_cast<int64_t>(d))) return std::to_string(int64_t(d));
+    return v.dump();
+  }
+  if (v.is_null()) return "";
+  return v.dump();
+}
+
+std::vector<Row> read_jsonl_rows(const PrepareTextOptions& o) {
+  std::istringstream in(read_file(o.input, "text data file"));
+  std::vector<Row> rows;
+  std::string line;
+  int64_t n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(str_cat(o.input, ": line ", n, " is not valid JSON: ", e.what()));
+    }
+    SLIMFIT_CHECK(j.is_object(), o.input, ": line ", n, " is not a JSON object");
+    auto field = [&](const std::string& name, const char* option) {
+      if (!j.contains(name)) {
+        std::vector<std::string> keys;
+        for (auto it = j.begin(); it != j.end(); ++it) keys.push_back(it.key());
+        throw Error(str_cat("text data file ", o.input, " line ", n, " has no field '", name, "' (",
+                            option, "); fields found: ", quoted_list(keys)));
+      }
+      return json_scalar(j[name]);
+    };
+    rows.push_back({field(o.text_column, "text column"), field(o.label_column, "label column"), n});
+  }
+  SLIMFIT_CHECK(!rows.empty(), "text data file ", o.input, " is empty (no JSON lines)");
+  return rows;
+}
+
+bool is_integer(const std::string& s) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  std::strtoll(s.c_str(), &end, 10);
+  return end && *end == '\0' && errno == 0;
+}
+
+std::string lower_ext(const std::string& path) {
+  std::string e = std::filesystem::path(path).extension().string();
+  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return std::tolower(c); });
+  return e;
+}
+
+}  // namespace
+
+std::vector<std::vector<std::string>> parse_csv(const std::string& content,
+                                                const std::string& source) {
+  return parse_csv_lines(content, source, nullptr);
+}
+
+PrepareTextResult prepare_text(const PrepareTextOptions& o) {
+  SLIMFIT_CHECK(!o.input.empty(), "prepare_text: no input file given");
+  SLIMFIT_CHECK(!o.output.empty(), "prepare_text: no output file given");
+  SLIMFIT_CHECK(o.max_length >= 2, "prepare_text: max_length must be >= 2, got ", o.max_length);
+  std::string format = o.format;
+  if (format.empty()) {
+    const std::string e = lower_ext(o.input);
+    format = (e == ".jsonl" || e == ".json" || e == ".ndjson") ? "jsonl" : "csv";
+  }
+  SLIMFIT_CHECK(format == "csv" || format == "jsonl", "prepare_text: unknown format '", format,
+                "' (csv or jsonl)");
+  // Load the tokenizer first: a bad vocab path should fail before a long read.
+  auto tok = models::WordPieceTokenizer::from_vocab_file(o.vocab, o.lower_case);
+
+  std::vector<Row> rows = format == "csv" ? read_csv_rows(o) : read_jsonl_rows(o);
+  SLIMFIT_CHECK(!rows.empty(), "text data file ", o.input, " has a header but no data rows");
+
+  PrepareTextResult res;
+  res.rows_read = static_cast<int64_t>(rows.size());
+  std::vector<std::string> labels = o.labels;
+  if (labels.empty()) {
+    std::vector<std::string> seen;
+    for (const auto& r : rows) seen.push_back(r.label);
+    std::sort(seen.begin(), seen.end());
+    seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
+    if (std::all_of(seen.begin(), seen.end(), is_integer))
+      std::sort(seen.begin(), seen.end(), [](const std::string& a, const std::string& b) {
+        return std::strtoll(a.c_str(), nullptr, 10) < std::strtoll(b.c_str(), nullptr, 10);
+      });
+    labels = seen;
+  }
+  std::map<std::string, int64_t> label_id;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    SLIMFIT_CHECK(label_id.emplace(labels[i], static_cast<int64_t>(i)).second,
+                  "prepare_text: label '", labels[i], "' is listed twice");
+  }
+  res.label_names = labels;
+  res.label_counts.assign(labels.size(), 0);
+
+  // Tokenize.
+  const int64_t L = o.max_length;
+  std::vector<int32_t> ids;
+  std::vector<uint8_t> mask;
+  std::vector<int64_t> ys;
+  std::map<std::string, int64_t> other;  // skipped label values
+  for (const auto& r : rows) {
+    if (o.limit >= 0 && static_cast<int64_t>(ys.size()) >= o.limit) break;
+    auto it = label_id.find(r.label);
+    if (it == label_id.end()) {
+      SLIMFIT_CHECK(o.keep_only_labels, o.input, ": line ", r.line, " has label '", r.label,
+                    "', which is not in the label set {", quoted_list(labels), "}");
+      ++other[r.label];
+      ++res.skipped;
+      continue;
+    }
+    auto enc = tok.encode(r.text, L, /*pad_to_max_length=*/true);
+    SLIMFIT_ASSERT(static_cast<int64_t>(enc.input_ids.size()) == L);
+    if (enc.attention_mask[L - 1] != 0) ++res.truncated;  // filled max_length (maybe cut)
+    for (int64_t t = 0; t < L; ++t) {
+      ids.push_back(static_cast<int32_t>(enc.input_ids[t]));
+      mask.push_back(static_cast<uint8_t>(enc.attention_mask[t]));
+    }
+    ys.push_back(it->second);
+    ++res.label_counts[it->second];
+    if (ys.size() % 1000 == 0) log_info("prepare_text: ", ys.size(), " examples tokenized");
+  }
+  res.examples = static_cast<int64_t>(ys.size());
+  if (res.examples == 0) {
+    std::vector<std::string> found;
+    for (const auto& [k, v] : other) found.push_back("'" + k + "' (" + std::to_string(v) + ")");
+    throw Error(str_cat("prepare_text: no examples in ", o.input, " with a label in {",
+                        quoted_list(labels), "}; label values found in column '", o.label_column,
+                        "': ", join(found)));
+  }
+
+  const int64_t N = res.examples;
+  at::Tensor t_ids = at::from_blob(ids.data(), {N, L}, at::kInt);
+  at::Tensor t_mask = at::from_blob(mask.data(), {N, L}, at::kByte);
+  at::Tensor t_y = at::from_blob(ys.data(), {N}, at::kLong);
+  h5::write_atomically(o.output, [&](h5::File& f) {
+    f.set_kind("prepared text set");
+    f.write_tensor("/input_ids", t_ids);
+    f.write_tensor("/attention_mask", t_mask);
+    f.write_tensor("/labels", t_y);
+    f.write_strings("/label_names", labels);
+    f.write_tensor("/label_counts", at::tensor(res.label_counts, at::kLong));
+    f.write_int("/max_length", L);
+    f.write_string("/source", o.input);
+    f.write_string("/vocab", o.vocab);
+    f.write_string("/text_column", o.text_column);
+    f.write_string("/label_column", o.label_column);
+    f.write_int("/lower_case", o.lower_case ? 1 : 0);
+    f.set_attr("/", "slimfit_format", std::string(kFormat));
+  });
+  std::string counts;
+  for (size_t i = 0; i < labels.size(); ++i)
+    counts += (i ? ", " : "") + labels[i] + "=" + std::to_string(res.label_counts[i]);
+  log_info("prepare_text: wrote ", N, " examples (", counts, ") of ", L, " tokens to ", o.output,
+           "; ", res.skipped, " rows skipped for other labels, ", res.truncated,
+           " filled max_length");
+  return res;
+}
+
+// ---------------------------------------------------------------------------------------------
+TextDataset::TextDataset(const std::string& path) : path_(path) {
+  h5::File f = h5::File::open(path);
+  f.set_kind("prepared text set");
+  for (const char* name : {"/input_ids", "/attention_mask", "/labels", "/label_names"})
+    SLIMFIT_CHECK(f.exists(name), path, " is not a text set made by prepare_text: it has no ",
+                  name);
+  input_ids_ = f.read_tensor("/input_ids").to(at::kInt);
+  attention_mask_ = f.read_tensor("/attention_mask").to(at::kByte);
+  labels_ = f.read_tensor("/labels").to(at::kLong);
+  label_names_ = f.read_strings("/label_names");
+  SLIMFIT_CHECK(input_ids_.dim() == 2 && input_ids_.size(0) > 0, path,
+                ": /input_ids must be (N > 0, L), got ", input_ids_.sizes());
+  SLIMFIT_CHECK(attention_mask_.sizes() == input_ids_.sizes(), path, ": /attention_mask ",
+                attention_mask_.sizes(), " does not match /input_ids ", input_ids_.sizes());
+  SLIMFIT_CHECK(labels_.dim() == 1 && labels_.size(0) == input_ids_.size(0), path, ": /labels ",
+                labels_.sizes(), " does not match ", input_ids_.size(0), " examples");
+  SLIMFIT_CHECK(!label_names_.empty(), path, ": /label_names is empty");
+  const int64_t lo = labels_.min().item<int64_t>(), hi = labels_.max().item<int64_t>();
+  SLIMFIT_CHECK(lo >= 0 && hi < num_labels(), path, ": labels span [", lo, ", ", hi,
+                "] but there are ", num_labels(), " label names");
+  SLIMFIT_CHECK(input_ids_.min().item<int>() >= 0, path, ": negative token ids");
+  max_token_id_ = input_ids_.max().item<int>();
+}
+
+models::Batch TextDataset::get(const std::vector<int64_t>& indices) const {
+  check_indices(indices, size(), path_);
+  at::Tensor idx = at::tensor(indices, at::kLong);
+  models::Batch b;
+  b.input_ids = input_ids_.index_select(0, idx).to(at::kLong);
+  b.attention_mask = attention_mask_.index_select(0, idx).to(at::kLong);
+  b.token_type_ids = at::zeros_like(b.input_ids);
+  b.labels = labels_.index_select(0, idx);
+  return b;
+}
+
+}  // namespace slimfit::data
