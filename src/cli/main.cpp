@@ -4,10 +4,12 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "cli/args.h"
+#include "comm/communicator.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "mem/ledger.h"
@@ -60,8 +62,18 @@ int run_train(int argc, char** argv) {
     train::set_key(config, kv.substr(0, eq), kv.substr(eq + 1), "command line");
   }
   mem::install_counting_cpu_allocator();
-  train::Trainer trainer(config);
-  const train::TrainSummary summary = trainer.run();
+  // The communicator outlives the trainer, so a failure on any rank can still abort them all.
+  std::unique_ptr<comm::Communicator> comm = comm::make_communicator(config.backend);
+  set_log_rank(comm->rank(), comm->size());
+  train::TrainSummary summary;
+  try {
+    train::Trainer trainer(config, comm.get());
+    summary = trainer.run();
+  } catch (const std::exception& e) {
+    if (comm->size() > 1) comm->abort(str_cat("rank ", comm->rank(), ": ", e.what()));
+    throw;
+  }
+  if (comm->rank() != 0) return 0;
   const std::string json = train::to_json(summary).dump(2);
   if (args.has("summary")) {
     const std::string path = args.get("summary", "");

@@ -7,29 +7,51 @@
 
 namespace slimfit::sched {
 
+at::Tensor DynamicsTracker::slice(const at::Tensor& param) const {
+  const at::Tensor flat = param.detach().reshape({-1});
+  const int64_t n = flat.numel();
+  const int64_t begin = n * shard_index_ / shard_count_,
+                end = n * (shard_index_ + 1) / shard_count_;
+  return flat.slice(0, begin, end);
+}
+
 void DynamicsTracker::begin_step(const std::vector<at::Tensor>& params,
-                                 const std::vector<uint8_t>& mask) {
+                                 const std::vector<uint8_t>& mask, int shard_index,
+                                 int shard_count) {
   SLIMFIT_ASSERT(params.size() == mask.size());
+  SLIMFIT_ASSERT(shard_count >= 1 && shard_index >= 0 && shard_index < shard_count);
   c10::NoGradGuard no_grad;
+  shard_index_ = shard_index;
+  shard_count_ = shard_count;
   before_.assign(params.size(), at::Tensor());
   for (size_t i = 0; i < params.size(); ++i) {
-    if (mask[i]) before_[i] = params[i].detach().clone();
+    if (mask[i]) before_[i] = slice(params[i]).clone();
   }
 }
 
-std::vector<double> DynamicsTracker::end_step(const std::vector<at::Tensor>& params) {
+std::vector<DynamicsTracker::Partial> DynamicsTracker::end_step_partial(
+    const std::vector<at::Tensor>& params) {
   SLIMFIT_ASSERT(params.size() == before_.size());
   c10::NoGradGuard no_grad;
-  std::vector<double> scores(params.size(), 0.0);
+  std::vector<Partial> out(params.size());
   for (size_t i = 0; i < params.size(); ++i) {
     if (!before_[i].defined()) continue;
     const at::Tensor& before = before_[i];
     const at::Tensor ratio =
-        (params[i].detach() - before).abs_().div_(before.abs().clamp_min_(kTiny));
-    scores[i] = ratio.mean(at::kDouble).item<double>();
+        (slice(params[i]) - before).abs_().div_(before.abs().clamp_min_(kTiny));
+    out[i].sum = ratio.sum(at::kDouble).item<double>();
+    out[i].count = ratio.numel();
     before_[i] = at::Tensor();
   }
   before_.clear();
+  return out;
+}
+
+std::vector<double> DynamicsTracker::end_step(const std::vector<at::Tensor>& params) {
+  std::vector<double> scores;
+  for (const Partial& p : end_step_partial(params)) {
+    scores.push_back(p.count > 0 ? p.sum / double(p.count) : 0.0);
+  }
   return scores;
 }
 

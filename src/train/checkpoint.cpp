@@ -61,7 +61,8 @@ CheckpointState load_checkpoint(const std::string& path, const TrainConfig& conf
   for (const auto& [k, v] : config.identity()) {
     auto it = saved.find(k);
     const std::string theirs = it == saved.end() ? "<absent>" : it->second;
-    if (theirs != v) differences += str_cat("\n  ", k, ": checkpoint has '", theirs, "', this run '", v, "'");
+    if (theirs != v)
+      differences += str_cat("\n  ", k, ": checkpoint has '", theirs, "', this run '", v, "'");
   }
   SLIMFIT_CHECK(differences.empty(), "checkpoint ", path,
                 " was written by a different configuration:", differences,

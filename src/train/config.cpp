@@ -119,6 +119,8 @@ const std::map<std::string, Field>& fields() {
       SLIMFIT_INT(log_every, false),
       SLIMFIT_INT(num_labels, true),
       SLIMFIT_STRING(device, false),
+      SLIMFIT_STRING(backend, false),
+      SLIMFIT_DOUBLE(bucket_mb, false),
   };
   return kFields;
 }
@@ -187,6 +189,7 @@ void validate(const TrainConfig& c) {
   SLIMFIT_CHECK(c.log_every > 0, "log_every must be positive, got ", c.log_every);
   SLIMFIT_CHECK(c.device == "cpu" || c.device == "cuda", "device must be cpu or cuda, got '",
                 c.device, "'");
+  SLIMFIT_CHECK(c.bucket_mb > 0, "bucket_mb must be positive, got ", c.bucket_mb);
 }
 
 std::map<std::string, std::string> TrainConfig::identity() const {

@@ -12,8 +12,8 @@ namespace slimfit::train {
 
 struct TrainConfig {
   std::string model = "bert-tiny";  // built-in name or Hugging Face checkpoint directory
-  std::string data = "synthetic";    // synthetic[:N] | PATH.h5 (slimfit prepare) | fashion-mnist
-  int64_t steps = 0;                 // total optimizer steps (0: use epochs)
+  std::string data = "synthetic";   // synthetic[:N] | PATH.h5 (slimfit prepare) | fashion-mnist
+  int64_t steps = 0;                // total optimizer steps (0: use epochs)
   double epochs = 0.0;
   int64_t batch = 8;       // global batch (split across ranks)
   int64_t seq_len = 128;   // BERT sequence length
@@ -28,11 +28,11 @@ struct TrainConfig {
   int64_t staleness = 0;  // ILS staleness bound (0: automatic)
   double exploration = 0.0;
   std::string always_train = "classifier";  // comma-separated parameter-name prefixes
-  std::string checkpoint;                    // HDF5 checkpoint path ("" = none)
-  int64_t checkpoint_every = 0;              // 0: only at the end
-  std::string metrics;                       // HDF5 metrics path ("" = none)
-  std::string resume;                        // checkpoint to resume from
-  int64_t stop_after = 0;                    // stop (with a checkpoint) after this step
+  std::string checkpoint;                   // HDF5 checkpoint path ("" = none)
+  int64_t checkpoint_every = 0;             // 0: only at the end
+  std::string metrics;                      // HDF5 metrics path ("" = none)
+  std::string resume;                       // checkpoint to resume from
+  int64_t stop_after = 0;                   // stop (with a checkpoint) after this step
   int64_t eval_every = 0;
   double eval_fraction = 0.2;
   int64_t kfold = 0;  // > 1: k-fold split, evaluating fold `fold`
@@ -41,6 +41,8 @@ struct TrainConfig {
   int64_t log_every = 10;
   int64_t num_labels = 0;  // 0: from the data set
   std::string device = "cpu";
+  std::string backend = "auto";  // auto | mpi | nccl | self (see comm/communicator.h)
+  double bucket_mb = 25.0;       // gradient all-reduce bucket size
 
   // The keys whose values a checkpoint must share with the run that resumes it.
   std::map<std::string, std::string> identity() const;

@@ -201,9 +201,9 @@ nlohmann::json to_json(const StepMemoryReport& r) {
   j["activation_bytes"] = r.activation_bytes;
   j["peak_bytes"] = r.peak_bytes;
   if (r.has_breakdown) {
-    j["peak_breakdown"] = {{"weights", r.peak_weights},         {"optimizer", r.peak_optimizer},
-                           {"inputs", r.peak_inputs},           {"activations", r.peak_activations},
-                           {"gradients", r.peak_gradients},     {"workspace", r.peak_workspace}};
+    j["peak_breakdown"] = {{"weights", r.peak_weights},     {"optimizer", r.peak_optimizer},
+                           {"inputs", r.peak_inputs},       {"activations", r.peak_activations},
+                           {"gradients", r.peak_gradients}, {"workspace", r.peak_workspace}};
   }
   j["step_seconds"] = r.step_seconds;
   return j;

@@ -5,10 +5,14 @@
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "ckpt/h5.h"
+#include "comm/bucketer.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "data/dataset.h"
@@ -68,11 +72,43 @@ nlohmann::json to_json(const TrainSummary& s) {
   return j;
 }
 
-Trainer::Trainer(TrainConfig config) : config_(std::move(config)) {
+Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::move(config)) {
   validate(config_);
-  SLIMFIT_CHECK(config_.device == "cpu", "device=cuda training needs the data-parallel trainer "
-                                         "built against a CUDA libtorch; use device=cpu");
-  at::manual_seed(config_.seed);
+  SLIMFIT_CHECK(config_.device == "cpu",
+                "device=cuda training is not wired into the trainer yet "
+                "(slimfit memory --device cuda is); use device=cpu");
+  if (comm) {
+    comm_ = comm;
+  } else {
+    owned_comm_ = comm::make_communicator(config_.backend);
+    comm_ = owned_comm_.get();
+  }
+  const int64_t world = comm_->size();
+  if (const char* spec = std::getenv("SLIMFIT_FAULT")) {
+    // rank=R,step=S,kind=K
+    std::string text(spec);
+    for (const std::string& part : split_list(text)) {
+      const size_t eq = part.find('=');
+      SLIMFIT_CHECK(eq != std::string::npos, "SLIMFIT_FAULT: expected key=value, got '", part, "'");
+      const std::string key = part.substr(0, eq), value = part.substr(eq + 1);
+      if (key == "rank")
+        fault_.rank = std::atoi(value.c_str());
+      else if (key == "step")
+        fault_.step = std::atoll(value.c_str());
+      else if (key == "kind")
+        fault_.kind = value;
+      else
+        throw Error(str_cat("SLIMFIT_FAULT: unknown key '", key, "' (rank, step, kind)"));
+    }
+    SLIMFIT_CHECK(fault_.kind == "throw" || fault_.kind == "nan" || fault_.kind == "kill",
+                  "SLIMFIT_FAULT: kind must be throw, nan or kill, got '", fault_.kind, "'");
+    log_warn("fault injection armed: rank ", fault_.rank, " step ", fault_.step, " kind ",
+             fault_.kind);
+  }
+  SLIMFIT_CHECK(config_.batch % (world * config_.grad_accum) == 0, "batch=", config_.batch,
+                " is the global batch: it must be divisible by ranks (", world, ") x grad_accum (",
+                config_.grad_accum, ")");
+  at::manual_seed(config_.seed);  // the same initial weights on every rank
   ModelSpec spec = resolve_model_spec(config_.model);
   if (config_.dropout >= 0) {
     spec.config.hidden_dropout = config_.dropout;
@@ -80,9 +116,9 @@ Trainer::Trainer(TrainConfig config) : config_(std::move(config)) {
   }
   dataset_ = data::open_dataset(config_.data, spec.config, config_.seq_len, config_.seed);
   spec.config.num_labels = config_.num_labels > 0 ? config_.num_labels : dataset_->num_labels();
-  SLIMFIT_CHECK(spec.config.num_labels >= dataset_->num_labels(), "num_labels=",
-                spec.config.num_labels, " but the data set has ", dataset_->num_labels(),
-                " labels");
+  SLIMFIT_CHECK(spec.config.num_labels >= dataset_->num_labels(),
+                "num_labels=", spec.config.num_labels, " but the data set has ",
+                dataset_->num_labels(), " labels");
   {
     mem::LedgerScope scope(mem::Category::kWeights);
     model_ = models::make_model(spec.config);
@@ -93,6 +129,8 @@ Trainer::Trainer(TrainConfig config) : config_(std::move(config)) {
   }
   model_->ops()->slimfit = config_.compress;
   model_->train();
+  // Dropout streams differ per rank (rank 0's is the single-process one).
+  at::manual_seed(config_.seed + 7919ull * uint64_t(comm_->rank()));
 
   if (config_.kfold > 1) {
     std::tie(train_indices_, eval_indices_) =
@@ -121,10 +159,15 @@ Trainer::Trainer(TrainConfig config) : config_(std::move(config)) {
   }
   scheduler_ = std::make_unique<sched::IlsScheduler>(int64_t(units_.size()), ils);
 
+  coordinator_ = std::make_unique<coord::Coordinator>(*comm_, *scheduler_);
+
   std::vector<std::pair<std::string, at::Tensor>> named;
-  for (const auto& item : model_->named_parameters()) named.emplace_back(item.key(), item.value());
-  optimizer_ = std::make_unique<AdamW>(named, AdamWOptions{config_.lr, 0.9, 0.999, 1e-8,
-                                                           config_.weight_decay});
+  for (const auto& item : model_->named_parameters()) {
+    named.emplace_back(item.key(), item.value());
+    all_params_.push_back(item.value());
+  }
+  optimizer_ = std::make_unique<AdamW>(
+      named, AdamWOptions{config_.lr, 0.9, 0.999, 1e-8, config_.weight_decay});
   {
     mem::LedgerScope scope(mem::Category::kOptimizer);
     optimizer_->init_state();  // steady state from the start: every unit trains at some step
@@ -138,11 +181,11 @@ Trainer::Trainer(TrainConfig config) : config_(std::move(config)) {
     load_metrics_prefix();
     log_info("resumed from ", config_.resume, " at step ", next_step_);
   }
-  log_info("model ", spec.config.name, ": ", units_.size(), " units, ",
-           scheduler_->num_trainable(), " train per step (freeze_ratio ", config_.freeze_ratio,
-           "), compress ", config_.compress ? "on" : "off", "; data ", config_.data, ": ",
-           train_indices_.size(), " train / ", eval_indices_.size(), " eval; ", total_steps_,
-           " steps");
+  log_info(world, " rank(s), backend ", comm_->backend(), "; model ", spec.config.name, ": ",
+           units_.size(), " units, ", scheduler_->num_trainable(), " train per step (freeze_ratio ",
+           config_.freeze_ratio, "), compress ", config_.compress ? "on" : "off", "; data ",
+           config_.data, ": ", train_indices_.size(), " train / ", eval_indices_.size(), " eval; ",
+           total_steps_, " steps");
 }
 
 Trainer::~Trainer() = default;
@@ -155,11 +198,13 @@ double Trainer::lr_at(int64_t step) const {
 
 std::vector<int64_t> Trainer::sample_indices(int64_t step, int64_t micro) const {
   const int64_t n = static_cast<int64_t>(train_indices_.size());
+  // The global batch is split into grad_accum micro-batches, each split across the ranks.
   const int64_t micro_batch = config_.batch / config_.grad_accum;
+  const int64_t local = micro_batch / comm_->size();
   std::vector<int64_t> out;
-  out.reserve(micro_batch);
-  for (int64_t j = 0; j < micro_batch; ++j) {
-    const int64_t position = step * config_.batch + micro * micro_batch + j;
+  out.reserve(local);
+  for (int64_t j = 0; j < local; ++j) {
+    const int64_t position = step * config_.batch + micro * micro_batch + comm_->rank() * local + j;
     const int64_t epoch = position / n;
     while (int64_t(epoch_orders_.size()) <= epoch) {
       epoch_orders_.push_back(permutation(n, config_.seed * 1000003ull + epoch_orders_.size()));
@@ -169,6 +214,14 @@ std::vector<int64_t> Trainer::sample_indices(int64_t step, int64_t micro) const 
   return out;
 }
 
+void Trainer::maybe_inject_fault(at::Tensor& loss) {
+  if (fault_.rank != comm_->rank() || fault_.step != next_step_) return;
+  log_warn("injecting fault '", fault_.kind, "' at step ", next_step_);
+  if (fault_.kind == "kill") std::raise(SIGKILL);
+  if (fault_.kind == "throw") throw Error(str_cat("injected failure at step ", next_step_));
+  loss = loss * std::nan("");
+}
+
 at::Tensor Trainer::compute_loss(const models::Batch& batch) {
   return at::cross_entropy_loss(model_->forward(batch), batch.labels);
 }
@@ -176,39 +229,73 @@ at::Tensor Trainer::compute_loss(const models::Batch& batch) {
 void Trainer::run_step() {
   const int64_t step = next_step_;
   const auto start = std::chrono::steady_clock::now();
+  const int64_t control_before = coordinator_->control_bytes();
   StepRecord record;
-  record.mask = scheduler_->next_mask();
+  record.mask = coordinator_->decide(step);
   std::vector<at::Tensor> params;
   for (size_t i = 0; i < units_.size(); ++i) {
     units_[i].param.set_requires_grad(record.mask[i] != 0);
     params.push_back(units_[i].param);
   }
-  tracker_.begin_step(params, record.mask);
+  tracker_.begin_step(params, record.mask, comm_->rank(), comm_->size());
   mem::reset_peak();
 
   double loss_sum = 0.0;
   for (int64_t micro = 0; micro < config_.grad_accum; ++micro) {
     models::Batch batch = dataset_->get(sample_indices(step, micro));
     at::Tensor loss = compute_loss(batch) / double(config_.grad_accum);
+    maybe_inject_fault(loss);
+    // [mean loss over ranks, highest rank (+1) whose loss is not finite]: every rank learns of
+    // a bad loss anywhere before any weight changes, and all stop with the same message.
     const double value = loss.item<double>();
-    if (!std::isfinite(value)) {
+    at::Tensor shared = at::tensor({std::isfinite(value) ? value : 0.0,
+                                    std::isfinite(value) ? 0.0 : double(comm_->rank() + 1)},
+                                   at::kDouble);
+    if (comm_->size() > 1) {
+      at::Tensor worst = shared.slice(0, 1, 2).clone();
+      at::Tensor sum = shared.slice(0, 0, 1).clone();
+      comm_->all_reduce_max(worst);
+      comm_->all_reduce_sum(sum);
+      shared = at::cat({sum / double(comm_->size()), worst});
+    }
+    const int64_t bad_rank = int64_t(shared[1].item<double>()) - 1;
+    if (bad_rank >= 0) {
       optimizer_->release_grads();
-      throw Error(str_cat(
-          "non-finite loss (", value, ") at step ", step, ", micro-batch ", micro,
-          "; the run stopped before changing any weight. ",
-          last_checkpoint_step_ >= 0
-              ? str_cat("The last checkpoint (", config_.checkpoint, ", step ",
-                        last_checkpoint_step_, ") is intact; ")
-              : std::string(),
-          "lower lr (", config_.lr, ") or raise warmup_steps"));
+      throw Error(str_cat("non-finite loss (", bad_rank == comm_->rank() ? value : std::nan(""),
+                          ") on rank ", bad_rank, " at step ", step, ", micro-batch ", micro,
+                          "; the run stopped before changing any weight. ",
+                          last_checkpoint_step_ >= 0
+                              ? str_cat("The last checkpoint (", config_.checkpoint, ", step ",
+                                        last_checkpoint_step_, ") is intact; ")
+                              : std::string(),
+                          "lower lr (", config_.lr, ") or raise warmup_steps"));
     }
     loss.backward();
-    loss_sum += value;
+    loss_sum += shared[0].item<double>();
+  }
+  coord::UnitReport report;
+  report.local_grad_sq.assign(units_.size(), 0.0);
+  std::vector<double> global_grad_sq(units_.size(), 0.0);
+  auto grad_sq = [&](std::vector<double>& out) {
+    for (size_t i = 0; i < units_.size(); ++i) {
+      const at::Tensor& g = units_[i].param.grad();
+      if (g.defined()) out[i] = g.to(at::kDouble).pow(2).sum().item<double>();
+    }
+  };
+  if (comm_->size() > 1) {
+    grad_sq(report.local_grad_sq);
+    record.comm_bytes =
+        comm::average_gradients(*comm_, all_params_, int64_t(config_.bucket_mb * 1024 * 1024))
+            .bytes;
+    grad_sq(global_grad_sq);
   }
   record.lr = lr_at(step);
   optimizer_->step(record.lr);
   optimizer_->release_grads();
-  scheduler_->update(record.mask, tracker_.end_step(params), record.lr);
+  report.partials = tracker_.end_step_partial(params);
+  const double diversity = coordinator_->report(record.mask, report, global_grad_sq, record.lr);
+  record.grad_diversity = comm_->size() > 1 ? diversity : 1.0;
+  record.control_bytes = coordinator_->control_bytes() - control_before;
   record.loss = loss_sum;
   record.peak_bytes = mem::snapshot().peak;
   record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -221,9 +308,11 @@ EvalResult Trainer::evaluate() {
   if (eval_indices_.empty()) return r;
   c10::NoGradGuard no_grad;
   model_->eval();
-  std::vector<int64_t> indices = eval_indices_;
-  if (config_.max_eval > 0 && int64_t(indices.size()) > config_.max_eval) {
-    indices.resize(config_.max_eval);
+  std::vector<int64_t> all = eval_indices_;
+  if (config_.max_eval > 0 && int64_t(all.size()) > config_.max_eval) all.resize(config_.max_eval);
+  std::vector<int64_t> indices;  // this rank's share: every size()-th example
+  for (size_t i = size_t(comm_->rank()); i < all.size(); i += size_t(comm_->size())) {
+    indices.push_back(all[i]);
   }
   int64_t correct = 0, tp = 0, fp = 0, fn = 0;
   double loss_sum = 0.0;
@@ -240,16 +329,24 @@ EvalResult Trainer::evaluate() {
     fn += (pred.ne(1) & batch.labels.eq(1)).sum().item<int64_t>();
   }
   model_->train();
-  r.examples = int64_t(indices.size());
+  at::Tensor totals = at::tensor(
+      {double(correct), double(tp), double(fp), double(fn), loss_sum, double(indices.size())},
+      at::kDouble);
+  comm_->all_reduce_sum(totals);
+  correct = int64_t(totals[0].item<double>()), tp = int64_t(totals[1].item<double>());
+  fp = int64_t(totals[2].item<double>()), fn = int64_t(totals[3].item<double>());
+  loss_sum = totals[4].item<double>();
+  r.examples = int64_t(all.size());
   r.accuracy = 100.0 * double(correct) / double(r.examples);
   r.loss = loss_sum / double(r.examples);
-  if (model_->config().num_labels == 2 && tp > 0) r.f1 = 100.0 * 2.0 * tp / double(2 * tp + fp + fn);
+  if (model_->config().num_labels == 2 && tp > 0)
+    r.f1 = 100.0 * 2.0 * tp / double(2 * tp + fp + fn);
   return r;
 }
 
 TrainSummary Trainer::run() {
-  const int64_t end = config_.stop_after > 0 ? std::min(config_.stop_after, total_steps_)
-                                             : total_steps_;
+  const int64_t end =
+      config_.stop_after > 0 ? std::min(config_.stop_after, total_steps_) : total_steps_;
   auto window_start = std::chrono::steady_clock::now();
   int64_t window_steps = 0;
   while (next_step_ < end) {
@@ -278,6 +375,7 @@ TrainSummary Trainer::run() {
 
   TrainSummary s;
   s.steps = next_step_;
+  s.world_size = comm_->size();
   s.units = int64_t(units_.size());
   s.config = config_.to_map();
   double seconds = 0.0, fraction = 0.0;
@@ -305,6 +403,7 @@ TrainSummary Trainer::run() {
 }
 
 void Trainer::save() {
+  if (comm_->rank() != 0) return;  // one writer; every rank holds the same state
   if (!config_.checkpoint.empty()) {
     CheckpointState state{next_step_, scheduler_->state()};
     save_checkpoint(config_.checkpoint, config_, *model_, *optimizer_, state);
@@ -317,14 +416,19 @@ void Trainer::save() {
 //   /units/names          (t) strings
 //   /steps/loss, /steps/lr, /steps/seconds     (steps) float64
 //   /steps/trainable_mask (steps, t) uint8, 1 where the unit trained
-//   /steps/comm_bytes, /steps/peak_bytes       (steps) int64
+//   /steps/comm_bytes, /steps/peak_bytes       (steps) int64: gradient bytes all-reduced by
+//                                              rank 0, and its peak live bytes
+//   /steps/control_bytes  (steps) int64       coordinator traffic of rank 0
+//   /steps/grad_diversity (steps) float64     note [coordinator rule]
+//   /world_size           int
 // Rewritten atomically at every checkpoint and at the end; row i is step i.
 void Trainer::write_metrics() const {
   if (config_.metrics.empty() || records_.empty()) return;
   const int64_t n = int64_t(records_.size()), t = int64_t(units_.size());
   at::Tensor loss = at::empty({n}, at::kDouble), lr = at::empty({n}, at::kDouble),
              seconds = at::empty({n}, at::kDouble), comm = at::empty({n}, at::kLong),
-             peak = at::empty({n}, at::kLong), mask = at::empty({n, t}, at::kByte);
+             peak = at::empty({n}, at::kLong), mask = at::empty({n, t}, at::kByte),
+             control = at::empty({n}, at::kLong), diversity = at::empty({n}, at::kDouble);
   for (int64_t i = 0; i < n; ++i) {
     const StepRecord& r = records_[i];
     loss[i] = r.loss;
@@ -332,6 +436,8 @@ void Trainer::write_metrics() const {
     seconds[i] = r.seconds;
     comm[i] = r.comm_bytes;
     peak[i] = r.peak_bytes;
+    control[i] = r.control_bytes;
+    diversity[i] = r.grad_diversity;
     std::memcpy(mask[i].data_ptr<uint8_t>(), r.mask.data(), size_t(t));
   }
   std::vector<std::string> names;
@@ -345,6 +451,9 @@ void Trainer::write_metrics() const {
     f.write_tensor("/steps/trainable_mask", mask);
     f.write_tensor("/steps/comm_bytes", comm);
     f.write_tensor("/steps/peak_bytes", peak);
+    f.write_tensor("/steps/control_bytes", control);
+    f.write_tensor("/steps/grad_diversity", diversity);
+    f.write_int("/world_size", comm_->size());
   });
 }
 

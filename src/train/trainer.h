@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "comm/communicator.h"
+#include "coord/coordinator.h"
 #include "models/model.h"
 #include "sched/dynamics.h"
 #include "sched/ils.h"
@@ -55,14 +57,18 @@ struct StepRecord {
   double loss = 0.0;
   double lr = 0.0;
   std::vector<uint8_t> mask;
-  int64_t comm_bytes = 0;
+  int64_t comm_bytes = 0;       // gradient bytes all-reduced by this rank
+  int64_t control_bytes = 0;    // coordinator traffic (masks, statistics, losses)
+  double grad_diversity = 1.0;  // note [coordinator rule]
   int64_t peak_bytes = 0;
   double seconds = 0.0;
 };
 
 class Trainer {
  public:
-  explicit Trainer(TrainConfig config);
+  // `comm` may be null: then one is made from config.backend (a single process unless launched
+  // by mpirun). The trainer keeps a reference; the caller keeps ownership if it passes one.
+  explicit Trainer(TrainConfig config, comm::Communicator* comm = nullptr);
   virtual ~Trainer();
 
   // Runs to `steps` (or stop_after), then evaluates; throws slimfit::Error on failure.
@@ -76,6 +82,7 @@ class Trainer {
   const sched::IlsScheduler& scheduler() const { return *scheduler_; }
   const std::vector<StepRecord>& records() const { return records_; }
   const TrainConfig& config() const { return config_; }
+  comm::Communicator& communicator() { return *comm_; }
   double lr_at(int64_t step) const;
 
  protected:
@@ -89,11 +96,24 @@ class Trainer {
   void write_metrics() const;
   void load_metrics_prefix();
 
+  // Fault injection for failure tests (env SLIMFIT_FAULT="rank=R,step=S,kind=throw|nan|kill").
+  struct Fault {
+    int rank = -1;
+    int64_t step = -1;
+    std::string kind;
+  };
+  void maybe_inject_fault(at::Tensor& loss);
+
   TrainConfig config_;
+  Fault fault_;
+  std::unique_ptr<comm::Communicator> owned_comm_;
+  comm::Communicator* comm_ = nullptr;
+  std::unique_ptr<coord::Coordinator> coordinator_;
   models::Classifier model_;
   std::shared_ptr<data::Dataset> dataset_;
   std::vector<int64_t> train_indices_, eval_indices_;
   std::vector<sched::Unit> units_;
+  std::vector<at::Tensor> all_params_;
   std::unique_ptr<AdamW> optimizer_;
   std::unique_ptr<sched::IlsScheduler> scheduler_;
   sched::DynamicsTracker tracker_;

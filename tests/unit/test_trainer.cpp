@@ -73,12 +73,14 @@ TEST(Trainer, OnlyTheScheduledUnitsTrainAndChange) {
 
 TEST(Trainer, LossFallsAndEveryUnitTrains) {
   TrainConfig c = tiny(120);
+  c.lr = 5e-3;  // bert-tiny from random weights with 3 of 22 units training per step
   c.metrics = temp_path("metrics.h5");
   Trainer t(c);
   const auto s = t.run();
   double first = 0, last = 0;
   for (int i = 0; i < 20; ++i) first += t.records()[i].loss, last += t.records()[100 + i].loss;
-  EXPECT_LT(last, 0.8 * first) << "first-20 mean " << first / 20 << ", last-20 " << last / 20;
+  EXPECT_LT(last, 0.5 * first) << "first-20 mean " << first / 20 << ", last-20 " << last / 20;
+  EXPECT_GE(s.final_accuracy, 90.0);
   EXPECT_EQ(s.steps, 120);
   // The metrics file: exactly t - floor(r t) per row, every unit at least twice.
   auto f = slimfit::h5::File::open(c.metrics);

@@ -1,0 +1,159 @@
+// Data-parallel training on 2 ranks against 1 rank (issue 5's tests). Every rank also runs the
+// single-process reference itself, so the comparison needs no second job.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include "comm/mpi_c.h"
+
+#include "comm/communicator.h"
+#include "comm/self_communicator.h"
+#include "common/error.h"
+#include "coord/coordinator.h"
+#include "sched/units.h"
+#include "train/trainer.h"
+
+namespace {
+
+using slimfit::train::TrainConfig;
+using slimfit::train::Trainer;
+
+TrainConfig tiny(int64_t steps, int64_t batch) {
+  TrainConfig c;
+  c.model = "bert-tiny";
+  c.data = "synthetic:4000";
+  c.steps = steps;
+  c.batch = batch;
+  c.seq_len = 16;
+  c.lr = 1e-3;
+  c.warmup_steps = 2;
+  c.freeze_ratio = 0.8;
+  c.dropout = 0.0;
+  c.seed = 3;
+  c.log_every = 1000;
+  c.max_eval = 32;
+  c.compress = std::getenv("SLIMFIT_TEST_NO_COMPRESS") == nullptr;
+  return c;
+}
+
+// Max over ranks of a local value; every rank gets it.
+double max_over_ranks(slimfit::comm::Communicator& comm, double v) {
+  at::Tensor t = at::tensor({v}, at::kDouble);
+  comm.all_reduce_max(t);
+  return t.item<double>();
+}
+
+double max_relative_difference(Trainer& a, Trainer& b) {
+  double worst = 0.0;
+  auto pa = a.model().named_parameters(), pb = b.model().named_parameters();
+  for (const auto& item : pa) {
+    const at::Tensor x = item.value().detach(), y = pb[item.key()].detach();
+    const double scale = std::max(1e-12, x.abs().max().item<double>());
+    worst = std::max(worst, (x - y).abs().max().item<double>() / scale);
+  }
+  return worst;
+}
+
+TEST(DataParallel, TwoRanksMatchOneRankWithTheGlobalBatch) {
+  auto comm = slimfit::comm::make_communicator("mpi");
+  const int n = comm->size();
+  Trainer parallel(tiny(12, 4 * n), comm.get());  // per-rank batch 4
+  parallel.run();
+  slimfit::comm::SelfCommunicator self;
+  Trainer single(tiny(12, 4 * n), &self);  // one rank, batch 4n
+  single.run();
+  // Weights identical on all ranks: the spread of a checksum over ranks is zero.
+  double checksum = 0.0;
+  for (const auto& item : parallel.model().named_parameters()) {
+    checksum += item.value().detach().to(at::kDouble).sum().item<double>();
+  }
+  EXPECT_EQ(max_over_ranks(*comm, checksum), -max_over_ranks(*comm, -checksum));
+  // Same masks at every step on every rank, and the same as the single process's.
+  for (size_t s = 0; s < parallel.records().size(); ++s) {
+    const auto& mask = parallel.records()[s].mask;
+    const double h = double(slimfit::coord::mask_hash(int64_t(s), mask) % 1000003);
+    EXPECT_EQ(max_over_ranks(*comm, h), -max_over_ranks(*comm, -h)) << "step " << s;
+    EXPECT_EQ(mask, single.records()[s].mask) << "step " << s;
+  }
+  const double diff = max_over_ranks(*comm, max_relative_difference(parallel, single));
+  EXPECT_LE(diff, 1e-4) << "N ranks vs 1 rank, max relative weight difference";
+}
+
+TEST(DataParallel, CommunicatedBytesAreTheTrainableGradientBytes) {
+  auto comm = slimfit::comm::make_communicator("mpi");
+  Trainer t(tiny(6, 4 * comm->size()), comm.get());
+  t.run();
+  // Non-unit parameters (biases, LayerNorm biases) always train.
+  int64_t always = 0;
+  for (const auto& item : t.model().named_parameters()) {
+    if (!slimfit::sched::is_unit(item.key(), item.value())) always += item.value().nbytes();
+  }
+  for (const auto& r : t.records()) {
+    int64_t expected = always;
+    for (size_t i = 0; i < t.units().size(); ++i) {
+      if (r.mask[i]) expected += t.units()[i].param.nbytes();
+    }
+    EXPECT_EQ(r.comm_bytes, expected);
+  }
+  // Frozen run moves far less than an unfrozen one.
+  TrainConfig full = tiny(2, 4 * comm->size());
+  full.freeze_ratio = 0.0;
+  Trainer unfrozen(full, comm.get());
+  unfrozen.run();
+  EXPECT_LT(5 * t.records().back().comm_bytes, unfrozen.records().back().comm_bytes * 2);
+}
+
+TEST(DataParallel, ResumesWithADifferentNumberOfRanks) {
+  auto comm = slimfit::comm::make_communicator("mpi");
+  const std::string ck =
+      (std::filesystem::temp_directory_path() / "slimfit_dp_resume.h5").string();
+  TrainConfig first = tiny(16, 8);
+  first.checkpoint = ck;
+  first.stop_after = 8;
+  {
+    Trainer t(first, comm.get());
+    t.run();
+  }
+  comm->barrier();  // rank 0 has written the checkpoint
+  slimfit::comm::SelfCommunicator self;
+  TrainConfig resume = tiny(16, 8);
+  resume.resume = ck;
+  Trainer resumed(resume, &self);  // 1 rank continues what N ranks started
+  EXPECT_EQ(resumed.next_step(), 8);
+  resumed.run();
+  Trainer straight(tiny(16, 8), &self);
+  straight.run();
+  EXPECT_LE(max_relative_difference(resumed, straight), 1e-4);
+  for (int64_t s = 0; s < 8; ++s) EXPECT_EQ(resumed.records()[s].mask, straight.records()[8 + s].mask);
+  comm->barrier();
+}
+
+// Fault injection: rank 1 receives a flipped mask bit.
+class Corrupting : public slimfit::coord::Coordinator {
+ public:
+  using Coordinator::Coordinator;
+
+ protected:
+  void on_received(int64_t& step, std::vector<uint8_t>& mask) override {
+    int rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (rank == 1) mask[0] ^= 1;
+  }
+};
+
+TEST(Coordinator, MaskDisagreementStopsEveryRankWithTheSameError) {
+  auto comm = slimfit::comm::make_communicator("mpi");
+  slimfit::sched::IlsScheduler scheduler(10, {0.5, 0, 0.0, 1, {}});
+  Corrupting coordinator(*comm, scheduler);
+  std::string message;
+  try {
+    coordinator.decide(0);
+  } catch (const slimfit::Error& e) {
+    message = e.what();
+  }
+  EXPECT_NE(message.find("the ranks disagree on the freeze mask of step 0"), std::string::npos)
+      << "rank " << comm->rank() << ": '" << message << "'";
+}
+
+}  // namespace
