@@ -96,13 +96,13 @@ struct LayerNormFn : torch::autograd::Function<LayerNormFn> {
       keep_tensor(saved, x, true);
       keep_tensor(saved, mean, true);
       keep_tensor(saved, rstd, true);
-    } else {
+    } else if (x.requires_grad()) {
       // Frozen weight: backward needs only the normalised output and rstd per row.
       const at::Tensor rstd32 = rstd.to(at::kFloat);  // (..., 1)
       const at::Tensor xhat = ((x.to(at::kFloat) - mean.to(at::kFloat)) * rstd32).to(x.dtype());
       keep(ctx, saved, "xhat", pack(xhat, frozen_codec));
       keep_tensor(saved, rstd32, true);
-    }
+    }  // frozen weight, x without grad: only the bias trains, and its grad needs nothing
     ctx->save_for_backward(saved);
     return out;
   }
@@ -118,9 +118,9 @@ struct LayerNormFn : torch::autograd::Function<LayerNormFn> {
           grad, x, {x.size(-1)}, saved[3], saved[4], weight, saved[1],
           {ctx->needs_input_grad(0), ctx->needs_input_grad(1), ctx->needs_input_grad(2)});
     } else {
-      const at::Tensor xhat = unpack(restore(ctx, saved, "xhat")).to(at::kFloat);  // (..., H)
-      const at::Tensor& rstd = saved[4];                                           // (..., 1)
       if (ctx->needs_input_grad(0)) {
+        const at::Tensor xhat = unpack(restore(ctx, saved, "xhat")).to(at::kFloat);  // (..., H)
+        const at::Tensor& rstd = saved[4];                                           // (..., 1)
         at::Tensor g = grad.to(at::kFloat);
         if (weight.defined()) g = g * weight.to(at::kFloat);
         const at::Tensor proj = (g * xhat).mean(-1, true);
@@ -276,13 +276,21 @@ struct AttentionFn : torch::autograd::Function<AttentionFn> {
 
 }  // namespace
 
+static void check_value_codec(Codec c, const char* field) {
+  SLIMFIT_CHECK(c != Codec::kGeluDeriv2 && c != Codec::kGeluDeriv3, "OpsConfig.", field, " = ",
+                codec_name(c), ": GELU derivative codes only fit OpsConfig.gelu; pick a value ",
+                "codec such as int8_row");
+}
+
 at::Tensor slim_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                        Codec input_codec) {
+  check_value_codec(input_codec, "linear_input/ffn_down_input");
   return LinearFn::apply(x, weight, bias, input_codec);
 }
 
 at::Tensor slim_layer_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                            double eps, Codec frozen_codec) {
+  check_value_codec(frozen_codec, "ln_frozen");
   return LayerNormFn::apply(x, weight, bias, eps, frozen_codec);
 }
 
@@ -296,6 +304,11 @@ at::Tensor slim_attention(const at::Tensor& q, const at::Tensor& k, const at::Te
   SLIMFIT_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4,
                 "slimfit attention: expected q, k, v of shape (B, heads, L, D), got q ", q.sizes(),
                 ", k ", k.sizes(), ", v ", v.sizes());
+  SLIMFIT_CHECK(!additive_mask.defined() || !additive_mask.requires_grad(),
+                "slimfit attention: the additive mask gets no gradient; detach it");
+  check_value_codec(codecs.qk, "attn_qk");
+  check_value_codec(codecs.v, "attn_v");
+  check_value_codec(codecs.probs, "attn_probs");
   return AttentionFn::apply(q, k, v, additive_mask, dropout_p, training, codecs);
 }
 

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/error.h"
 #include "ops/codecs.h"
 #include "ops/functional.h"
 
@@ -337,6 +338,30 @@ TEST(SlimfitOps, OffIsPlainAndNoGradModeSavesNothing) {
   at::Tensor y = ops::gelu(x, cfg);
   EXPECT_EQ(scope.bytes(), 0);
   EXPECT_FALSE(y.requires_grad());
+}
+
+// A frozen LayerNorm whose input needs no gradient keeps nothing: only its bias trains.
+TEST(SlimfitLayerNorm, FrozenWithoutInputGradKeepsNothing) {
+  OpsConfig cfg;
+  cfg.slimfit = true;
+  at::Tensor x = torch::randn({4, 32});
+  at::Tensor w = torch::ones({32});
+  at::Tensor b = torch::zeros({32}, torch::requires_grad());
+  ops::SavedBytesScope scope;
+  at::Tensor y = ops::layer_norm(x, w, b, 1e-5, cfg);
+  EXPECT_EQ(scope.bytes(), 0);
+  EXPECT_TRUE(at::equal(y, at::layer_norm(x, {32}, w, b, 1e-5)));
+  y.backward(torch::ones_like(y));
+  EXPECT_TRUE(at::equal(b.grad(), torch::full({32}, 4.0f)));
+}
+
+TEST(SlimfitOps, GeluCodeOutsideGeluThrows) {
+  OpsConfig cfg;
+  cfg.slimfit = true;
+  cfg.ln_frozen = Codec::kGeluDeriv3;
+  at::Tensor x = torch::randn({4, 32}, torch::requires_grad());
+  EXPECT_THROW(ops::layer_norm(x, torch::ones({32}), torch::zeros({32}), 1e-5, cfg),
+               slimfit::Error);
 }
 
 // Prints the per-format gradient SQNR table of ops/FORMATS.md (fp32, CPU).
