@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace slimfit::train {
@@ -22,20 +23,31 @@ void AdamW::init_state() {
 
 void AdamW::step(double lr) {
   c10::NoGradGuard no_grad;
+  // The update runs over chunks of at most kChunk elements, so its only temporary (the
+  // denominator) stays small: 1 MiB in fp32, not a copy of the largest parameter.
+  constexpr int64_t kChunk = int64_t(1) << 18;
   for (Slot& s : slots_) {
     const at::Tensor& grad = s.param.grad();
     if (!grad.defined()) continue;
     if (!s.exp_avg.defined()) s.exp_avg = at::zeros_like(s.param);
     if (!s.exp_avg_sq.defined()) s.exp_avg_sq = at::zeros_like(s.param);
     ++s.step;
-    at::Tensor p = s.param;  // shares storage: in-place updates reach the parameter
-    p.mul_(1.0 - lr * options_.weight_decay);
-    s.exp_avg.mul_(options_.beta1).add_(grad, 1.0 - options_.beta1);
-    s.exp_avg_sq.mul_(options_.beta2).addcmul_(grad, grad, 1.0 - options_.beta2);
     const double bias1 = 1.0 - std::pow(options_.beta1, double(s.step));
     const double bias2 = 1.0 - std::pow(options_.beta2, double(s.step));
-    at::Tensor denom = (s.exp_avg_sq.sqrt() / std::sqrt(bias2)).add_(options_.eps);
-    p.addcdiv_(s.exp_avg, denom, -lr / bias1);
+    // Flat views share storage: in-place updates reach the parameter and its state.
+    const at::Tensor p = s.param.detach().view({-1}), g = grad.reshape({-1});
+    const at::Tensor m = s.exp_avg.view({-1}), v = s.exp_avg_sq.view({-1});
+    for (int64_t begin = 0; begin < p.numel(); begin += kChunk) {
+      const int64_t end = std::min(p.numel(), begin + kChunk);
+      at::Tensor pc = p.slice(0, begin, end), gc = g.slice(0, begin, end);
+      at::Tensor mc = m.slice(0, begin, end), vc = v.slice(0, begin, end);
+      pc.mul_(1.0 - lr * options_.weight_decay);
+      mc.mul_(options_.beta1).add_(gc, 1.0 - options_.beta1);
+      vc.mul_(options_.beta2).addcmul_(gc, gc, 1.0 - options_.beta2);
+      at::Tensor denom = vc.sqrt();
+      denom.div_(std::sqrt(bias2)).add_(options_.eps);
+      pc.addcdiv_(mc, denom, -lr / bias1);
+    }
   }
 }
 
