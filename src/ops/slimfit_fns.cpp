@@ -47,10 +47,20 @@ void keep_tensor(variable_list& saved, const at::Tensor& t, bool count) {
 bool requires_grad(const at::Tensor& t) { return t.defined() && t.requires_grad(); }
 
 // ---- Linear --------------------------------------------------------------------------------
+// libtorch 1.13's Function::apply cannot take an undefined tensor argument (it records the
+// device of every input), so an absent optional tensor (bias, mask) travels as a 0-element one.
+at::Tensor or_empty(const at::Tensor& t, const at::Tensor& like) {
+  return t.defined() ? t : at::empty({0}, like.options().requires_grad(false));
+}
+at::Tensor absent_if_empty(const at::Tensor& t) {
+  return t.defined() && t.numel() > 0 ? t : at::Tensor();
+}
+
 // Backward mirrors autograd's addmm/mm formulas so a lossless input gives identical gradients.
 struct LinearFn : torch::autograd::Function<LinearFn> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
-                            const at::Tensor& bias, Codec codec) {
+                            const at::Tensor& bias_or_empty, Codec codec) {
+    const at::Tensor bias = absent_if_empty(bias_or_empty);
     at::Tensor out = at::linear(x, weight, bias);
     variable_list saved;
     keep_tensor(saved, weight, false);
@@ -83,7 +93,8 @@ struct LinearFn : torch::autograd::Function<LinearFn> {
 // ---- LayerNorm -----------------------------------------------------------------------------
 struct LayerNormFn : torch::autograd::Function<LayerNormFn> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
-                            const at::Tensor& bias, double eps, Codec frozen_codec) {
+                            const at::Tensor& bias_or_empty, double eps, Codec frozen_codec) {
+    const at::Tensor bias = absent_if_empty(bias_or_empty);
     const int64_t h = x.size(-1);
     auto [out, mean, rstd] = at::native_layer_norm(x, {h}, weight, bias, eps);
     const bool exact = requires_grad(weight) || frozen_codec == Codec::kLossless;
@@ -208,10 +219,11 @@ struct DropoutFn : torch::autograd::Function<DropoutFn> {
 // batched matmuls (bmm on the same 3-d views), the scalar division and softmax.
 struct AttentionFn : torch::autograd::Function<AttentionFn> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k,
-                            const at::Tensor& v, const at::Tensor& mask, double p, bool training,
-                            AttentionCodecs codecs) {
+                            const at::Tensor& v, const at::Tensor& mask_or_empty, double p,
+                            bool training, AttentionCodecs codecs) {
     const double scale = std::sqrt(double(q.size(-1)));
     at::Tensor scores = at::matmul(q, k.transpose(-1, -2)) / scale;  // (B, h, L, L)
+    const at::Tensor mask = absent_if_empty(mask_or_empty);
     if (mask.defined()) scores = scores + mask;
     at::Tensor probs = at::softmax(scores, -1);
     const bool drop = training && p != 0.0;
@@ -285,13 +297,13 @@ static void check_value_codec(Codec c, const char* field) {
 at::Tensor slim_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                        Codec input_codec) {
   check_value_codec(input_codec, "linear_input/ffn_down_input");
-  return LinearFn::apply(x, weight, bias, input_codec);
+  return LinearFn::apply(x, weight, or_empty(bias, x), input_codec);
 }
 
 at::Tensor slim_layer_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                            double eps, Codec frozen_codec) {
   check_value_codec(frozen_codec, "ln_frozen");
-  return LayerNormFn::apply(x, weight, bias, eps, frozen_codec);
+  return LayerNormFn::apply(x, weight, or_empty(bias, x), eps, frozen_codec);
 }
 
 at::Tensor slim_gelu(const at::Tensor& x, Codec codec) { return GeluFn::apply(x, codec); }
@@ -309,7 +321,7 @@ at::Tensor slim_attention(const at::Tensor& q, const at::Tensor& k, const at::Te
   check_value_codec(codecs.qk, "attn_qk");
   check_value_codec(codecs.v, "attn_v");
   check_value_codec(codecs.probs, "attn_probs");
-  return AttentionFn::apply(q, k, v, additive_mask, dropout_p, training, codecs);
+  return AttentionFn::apply(q, k, v, or_empty(additive_mask, q), dropout_p, training, codecs);
 }
 
 }  // namespace slimfit::ops::detail
