@@ -12,8 +12,9 @@
 #include "comm/communicator.h"
 #include "common/error.h"
 #include "common/log.h"
-#include "mem/ledger.h"
+#include "common/strings.h"
 #include "data/text.h"
+#include "mem/ledger.h"
 #include "train/config.h"
 #include "train/measure_step.h"
 #include "train/trainer.h"
@@ -39,18 +40,6 @@ constexpr const char* kUsage =
     "           [--label-column label] [--labels a,b,...] [--max-length 128] [--limit N]\n"
     "\n"
     "  --freeze-ratio 0 --no-compress is the unfrozen baseline.\n";
-
-std::vector<std::string> split_commas(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t end = s.find(',', start);
-    if (end == std::string::npos) end = s.size();
-    if (end > start) out.push_back(s.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
 
 int run_train(int argc, char** argv) {
   Args args(argc, argv, 2, {}, {"config", "summary"});

@@ -15,6 +15,7 @@
 #include "comm/bucketer.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "common/strings.h"
 #include "data/dataset.h"
 #include "mem/ledger.h"
 #include "train/checkpoint.h"
@@ -22,18 +23,6 @@
 
 namespace slimfit::train {
 namespace {
-
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t end = s.find(',', start);
-    if (end == std::string::npos) end = s.size();
-    if (end > start) out.push_back(s.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
 
 bool starts_with(const std::string& s, const std::string& prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
@@ -87,7 +76,7 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
   if (const char* spec = std::getenv("SLIMFIT_FAULT")) {
     // rank=R,step=S,kind=K
     std::string text(spec);
-    for (const std::string& part : split_list(text)) {
+    for (const std::string& part : split_commas(text)) {
       const size_t eq = part.find('=');
       SLIMFIT_CHECK(eq != std::string::npos, "SLIMFIT_FAULT: expected key=value, got '", part, "'");
       const std::string key = part.substr(0, eq), value = part.substr(eq + 1);
@@ -151,7 +140,7 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
   ils.staleness_bound = config_.staleness;
   ils.exploration = config_.exploration;
   ils.seed = config_.seed;
-  const auto prefixes = split_list(config_.always_train);
+  const auto prefixes = split_commas(config_.always_train);
   for (size_t i = 0; i < units_.size(); ++i) {
     for (const auto& p : prefixes) {
       if (starts_with(units_[i].name, p)) ils.always_train.push_back(int64_t(i));

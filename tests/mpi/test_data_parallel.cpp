@@ -120,8 +120,7 @@ TEST(DataParallel, CommunicatedBytesAreTheTrainableGradientBytes) {
 
 TEST(DataParallel, ResumesWithADifferentNumberOfRanks) {
   auto comm = slimfit::comm::make_communicator("mpi");
-  const std::string ck =
-      (std::filesystem::temp_directory_path() / "slimfit_dp_resume.h5").string();
+  const std::string ck = (std::filesystem::temp_directory_path() / "slimfit_dp_resume.h5").string();
   TrainConfig first = tiny(16, 8);
   first.checkpoint = ck;
   first.stop_after = 8;
@@ -139,7 +138,8 @@ TEST(DataParallel, ResumesWithADifferentNumberOfRanks) {
   Trainer straight(tiny(16, 8), &self);
   straight.run();
   EXPECT_LE(max_relative_difference(resumed, straight), 1e-4);
-  for (int64_t s = 0; s < 8; ++s) EXPECT_EQ(resumed.records()[s].mask, straight.records()[8 + s].mask);
+  for (int64_t s = 0; s < 8; ++s)
+    EXPECT_EQ(resumed.records()[s].mask, straight.records()[8 + s].mask);
   comm->barrier();
 }
 

@@ -108,7 +108,8 @@ TEST_F(MemoryTest, FrozenLinearKeepsNoCopyOfItsInput) {
 
 int64_t bert_param_count(const slimfit::models::ModelConfig& c) {
   const int64_t H = c.hidden_size, I = c.intermediate_size;
-  const int64_t embeddings = (c.vocab_size + c.max_position_embeddings + c.type_vocab_size) * H + 2 * H;
+  const int64_t embeddings =
+      (c.vocab_size + c.max_position_embeddings + c.type_vocab_size) * H + 2 * H;
   const int64_t layer = 4 * (H * H + H) + (H * I + I) + (I * H + H) + 2 * 2 * H;
   return embeddings + c.num_layers * layer + (H * H + H) + (H * c.num_labels + c.num_labels);
 }
@@ -185,8 +186,8 @@ std::pair<int, std::string> run_cli(const std::string& args) {
 }
 
 TEST(MemoryCli, PrintsTheJsonContract) {
-  auto [rc, out] = run_cli(
-      "memory --model bert-tiny --batch 2 --seq 32 --freeze-ratio 0 --no-compress --json");
+  auto [rc, out] =
+      run_cli("memory --model bert-tiny --batch 2 --seq 32 --freeze-ratio 0 --no-compress --json");
   ASSERT_EQ(rc, 0) << out;
   const auto j = nlohmann::json::parse(out);
   for (const char* key :
@@ -194,9 +195,9 @@ TEST(MemoryCli, PrintsTheJsonContract) {
     ASSERT_TRUE(j.contains(key)) << key;
     EXPECT_GT(j[key].get<int64_t>(), 0) << key;
   }
-  EXPECT_GE(j["peak_bytes"].get<int64_t>(),
-            j["weights_bytes"].get<int64_t>() + j["optimizer_bytes"].get<int64_t>() +
-                j["grad_bytes"].get<int64_t>());
+  EXPECT_GE(j["peak_bytes"].get<int64_t>(), j["weights_bytes"].get<int64_t>() +
+                                                j["optimizer_bytes"].get<int64_t>() +
+                                                j["grad_bytes"].get<int64_t>());
 }
 
 TEST(MemoryCli, BadInputExitsNonZeroWithMessage) {

@@ -70,10 +70,10 @@ TEST(ModelGradients, CompressedOpsMeetTheStatedSqnr) {
     const Fidelity d = compare(plain, grads(model, slim));
     const Fidelity r = compare(plain, grads(model, OpsConfig::reference()));
     const Fidelity l = compare(plain, grads(model, OpsConfig::lossless()));
-    std::printf("%s: model gradient SQNR defaults %.1f dB (worst %s %.1f dB), reference %.1f dB, "
-                "lossless %.1f dB\n",
-                model, d.model_db, d.worst_param.c_str(), d.worst_param_db, r.model_db,
-                l.model_db);
+    std::printf(
+        "%s: model gradient SQNR defaults %.1f dB (worst %s %.1f dB), reference %.1f dB, "
+        "lossless %.1f dB\n",
+        model, d.model_db, d.worst_param.c_str(), d.worst_param_db, r.model_db, l.model_db);
     EXPECT_GE(d.model_db, kModelSqnrDefaultDb) << model;
     EXPECT_GE(d.worst_param_db, kParamSqnrDefaultDb) << model << " " << d.worst_param;
     EXPECT_GE(r.model_db, kModelSqnrReferenceDb) << model;

@@ -42,7 +42,8 @@ TrainConfig tiny(int64_t steps) {
 
 std::map<std::string, at::Tensor> weights_of(Trainer& t) {
   std::map<std::string, at::Tensor> out;
-  for (const auto& item : t.model().named_parameters()) out[item.key()] = item.value().detach().clone();
+  for (const auto& item : t.model().named_parameters())
+    out[item.key()] = item.value().detach().clone();
   return out;
 }
 

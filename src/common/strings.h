@@ -1,0 +1,22 @@
+// Small string helpers shared by the CLI and the library.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace slimfit {
+
+// "a,b,,c" -> {"a", "b", "c"}: empty items are dropped.
+inline std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(',', start);
+    if (end == std::string::npos) end = s.size();
+    if (end > start) out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace slimfit
