@@ -65,8 +65,8 @@ double Args::get_double(const std::string& name, double fallback) const {
   if (it == values_.end()) return fallback;
   char* end = nullptr;
   const double v = std::strtod(it->second.c_str(), &end);
-  SLIMFIT_CHECK(end && *end == '\0' && !it->second.empty(), "--", name,
-                " expects a number, got '", it->second, "'");
+  SLIMFIT_CHECK(end && *end == '\0' && !it->second.empty(), "--", name, " expects a number, got '",
+                it->second, "'");
   return v;
 }
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "common/error.h"
+#include "common/strings.h"
 #include "data/fashion_mnist.h"
 #include "data/text.h"
 
@@ -183,8 +184,6 @@ const char* kAcceptedForms =
     "accepted dataset forms: \"synthetic\", \"synthetic:N\", a prepared text set \"path.h5\" "
     "(made by prepare_text), \"fashion-mnist\", \"fashion-mnist:train\", "
     "\"fashion-mnist:test\", \"fashion-mnist:test:/dir\"";
-
-bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
 
 int64_t parse_count(const std::string& s, const std::string& spec) {
   char* end = nullptr;

@@ -79,27 +79,28 @@ void counting_delete(void* ptr) {
 class CountingCpuAllocator final : public c10::Allocator {
  public:
 #if TORCH_VERSION_MAJOR >= 2
-  c10::DataPtr allocate(size_t nbytes) override {
+  c10::DataPtr allocate(size_t nbytes) override{
 #else
   c10::DataPtr allocate(size_t nbytes) const override {
 #endif
-    void* data = nbytes ? c10::alloc_cpu(nbytes) : nullptr;
-    if (data) record_alloc(data, nbytes);
-    return {data, data, &counting_delete, c10::Device(c10::DeviceType::CPU)};
-  }
-  c10::DeleterFnPtr raw_deleter() const override { return &counting_delete; }
-  // Pure virtual from libtorch 2.3 on; harmless before.
-  void copy_data(void* dest, const void* src, std::size_t count) const {
-    std::memcpy(dest, src, count);
-  }
-};
+      void* data = nbytes ? c10::alloc_cpu(nbytes) : nullptr;
+  if (data) record_alloc(data, nbytes);
+  return {data, data, &counting_delete, c10::Device(c10::DeviceType::CPU)};
+} c10::DeleterFnPtr raw_deleter() const override {
+  return &counting_delete;
+}
+// Pure virtual from libtorch 2.3 on; harmless before.
+void copy_data(void* dest, const void* src, std::size_t count) const {
+  std::memcpy(dest, src, count);
+}
+};  // namespace
 
 std::atomic<bool> g_installed{false};
 
-}  // namespace
+}  // namespace slimfit::mem
 
 const char* category_name(Category c) {
-  static const char* kNames[kCategories] = {"other",      "weights",  "optimizer", "inputs",
+  static const char* kNames[kCategories] = {"other",       "weights",  "optimizer", "inputs",
                                             "activations", "backward", "step"};
   return kNames[static_cast<int>(c)];
 }

@@ -19,12 +19,12 @@ namespace slimfit::mem {
 
 enum class Category : int {
   kOther = 0,
-  kWeights,     // parameters (and buffers)
-  kOptimizer,   // optimizer state that persists across steps
-  kInputs,      // the mini-batch
-  kForward,     // allocated during forward: what is still alive after it is saved activations
-  kBackward,    // allocated during backward: gradients and workspace
-  kStep,        // transient allocations of the optimizer step
+  kWeights,    // parameters (and buffers)
+  kOptimizer,  // optimizer state that persists across steps
+  kInputs,     // the mini-batch
+  kForward,    // allocated during forward: what is still alive after it is saved activations
+  kBackward,   // allocated during backward: gradients and workspace
+  kStep,       // transient allocations of the optimizer step
   kCount
 };
 const char* category_name(Category c);

@@ -9,21 +9,13 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "common/strings.h"
 #include "models/bert.h"
 #include "models/safetensors.h"
 #include "models/vit.h"
 
 namespace slimfit::models {
 namespace {
-
-bool starts_with(const std::string& s, const std::string& prefix) {
-  return s.compare(0, prefix.size(), prefix) == 0;
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // Names a parameter may have in a checkpoint, most specific first: as is; without the
 // "bert."/"vit." prefix (a bare BertModel/ViTModel); old TF-converted LayerNorm gamma/beta.

@@ -1,15 +1,9 @@
 #include "sched/units.h"
 
 #include <torch/nn/module.h>
+#include "common/strings.h"
 
 namespace slimfit::sched {
-
-namespace {
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-}  // namespace
 
 bool is_unit(const std::string& name, const at::Tensor& param) {
   if (param.dim() > 1) return true;

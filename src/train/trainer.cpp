@@ -24,10 +24,6 @@
 namespace slimfit::train {
 namespace {
 
-bool starts_with(const std::string& s, const std::string& prefix) {
-  return s.compare(0, prefix.size(), prefix) == 0;
-}
-
 // Fisher-Yates with the scheduler's generator: independent of libtorch's RNG streams.
 std::vector<int64_t> permutation(int64_t n, uint64_t seed) {
   std::vector<int64_t> p(n);

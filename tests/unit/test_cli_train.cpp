@@ -2,25 +2,15 @@
 // (SPEC.md "Contracts relied on from outside").
 #include <gtest/gtest.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "run_cli.h"
+
 namespace {
 
 namespace fs = std::filesystem;
-
-std::pair<int, std::string> run(const std::string& args) {
-  const std::string cmd = std::string(SLIMFIT_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
-  const int status = pclose(pipe);
-  return {WEXITSTATUS(status), out};
-}
 
 fs::path temp_dir() {
   const fs::path dir = fs::temp_directory_path() / "slimfit_test_cli";
@@ -31,10 +21,10 @@ fs::path temp_dir() {
 TEST(TrainCli, WritesTheSummaryContract) {
   const std::string summary = (temp_dir() / "summary.json").string();
   fs::remove(summary);
-  auto [rc, out] =
-      run("train model=bert-tiny data=synthetic:400 steps=4 batch=4 seq_len=16 "
-          "freeze_ratio=0.9 max_eval=16 --summary " +
-          summary);
+  auto [rc, out] = run_slimfit(
+      "train model=bert-tiny data=synthetic:400 steps=4 batch=4 seq_len=16 "
+      "freeze_ratio=0.9 max_eval=16 --summary " +
+      summary);
   ASSERT_EQ(rc, 0) << out;
   std::ifstream in(summary);
   const auto j = nlohmann::json::parse(in);
@@ -51,13 +41,13 @@ TEST(TrainCli, WritesTheSummaryContract) {
 }
 
 TEST(TrainCli, BadKeysAndFilesFailWithAMessage) {
-  auto [rc, out] = run("train model=bert-tiny steps=2 batchsize=4");
+  auto [rc, out] = run_slimfit("train model=bert-tiny steps=2 batchsize=4");
   EXPECT_EQ(rc, 1);
   EXPECT_NE(out.find("unknown key 'batchsize'"), std::string::npos) << out;
-  std::tie(rc, out) = run("train --config /nonexistent/run.conf");
+  std::tie(rc, out) = run_slimfit("train --config /nonexistent/run.conf");
   EXPECT_EQ(rc, 1);
   EXPECT_NE(out.find("cannot open config file /nonexistent/run.conf"), std::string::npos) << out;
-  std::tie(rc, out) = run("train model=bert-tiny steps=2 resume=/nonexistent/ck.h5");
+  std::tie(rc, out) = run_slimfit("train model=bert-tiny steps=2 resume=/nonexistent/ck.h5");
   EXPECT_EQ(rc, 1);
   EXPECT_NE(out.find("does not exist"), std::string::npos) << out;
 }
@@ -75,14 +65,16 @@ TEST(PrepareCli, TokenizesACsvIntoATrainableDataSet) {
   }
   const std::string h5 = (dir / "reviews.h5").string();
   auto [rc, out] =
-      run("prepare --input " + (dir / "reviews.csv").string() + " --output " + h5 + " --vocab " +
-          (dir / "vocab.txt").string() + " --labels neg,pos --max-length 8");
+      run_slimfit("prepare --input " + (dir / "reviews.csv").string() + " --output " + h5 +
+                  " --vocab " + (dir / "vocab.txt").string() + " --labels neg,pos --max-length 8");
   ASSERT_EQ(rc, 0) << out;
   ASSERT_TRUE(fs::exists(h5));
-  std::tie(rc, out) = run("train model=bert-tiny data=" + h5 + " steps=2 batch=4 max_eval=4");
+  std::tie(rc, out) =
+      run_slimfit("train model=bert-tiny data=" + h5 + " steps=2 batch=4 max_eval=4");
   EXPECT_EQ(rc, 0) << out;
-  std::tie(rc, out) = run("prepare --input " + (dir / "reviews.csv").string() + " --output " + h5 +
-                          " --vocab " + (dir / "vocab.txt").string() + " --label-column stars");
+  std::tie(rc, out) =
+      run_slimfit("prepare --input " + (dir / "reviews.csv").string() + " --output " + h5 +
+                  " --vocab " + (dir / "vocab.txt").string() + " --label-column stars");
   EXPECT_EQ(rc, 1);
   EXPECT_NE(out.find("stars"), std::string::npos) << out;
 }

@@ -11,6 +11,7 @@
 #include "mem/ledger.h"
 #include "models/config.h"
 #include "ops/functional.h"
+#include "run_cli.h"
 #include "train/measure_step.h"
 
 namespace {
@@ -175,19 +176,10 @@ TEST_F(MemoryTest, RejectsBadOptions) {
 }
 
 // The CLI's JSON contract (SPEC.md "Contracts relied on from outside").
-std::pair<int, std::string> run_cli(const std::string& args) {
-  const std::string cmd = std::string(SLIMFIT_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
-  const int status = pclose(pipe);
-  return {WEXITSTATUS(status), out};
-}
 
 TEST(MemoryCli, PrintsTheJsonContract) {
-  auto [rc, out] =
-      run_cli("memory --model bert-tiny --batch 2 --seq 32 --freeze-ratio 0 --no-compress --json");
+  auto [rc, out] = run_slimfit(
+      "memory --model bert-tiny --batch 2 --seq 32 --freeze-ratio 0 --no-compress --json");
   ASSERT_EQ(rc, 0) << out;
   const auto j = nlohmann::json::parse(out);
   for (const char* key :
@@ -201,10 +193,10 @@ TEST(MemoryCli, PrintsTheJsonContract) {
 }
 
 TEST(MemoryCli, BadInputExitsNonZeroWithMessage) {
-  auto [rc, out] = run_cli("memory --model bert-tiny --batch banana");
+  auto [rc, out] = run_slimfit("memory --model bert-tiny --batch banana");
   EXPECT_EQ(rc, 1);
   EXPECT_NE(out.find("--batch expects an integer"), std::string::npos) << out;
-  std::tie(rc, out) = run_cli("memory --modle bert-tiny");
+  std::tie(rc, out) = run_slimfit("memory --modle bert-tiny");
   EXPECT_EQ(rc, 1);
   EXPECT_NE(out.find("unknown option --modle"), std::string::npos) << out;
 }
