@@ -119,7 +119,10 @@ models::Batch SyntheticDataset::get(const std::vector<int64_t>& indices) const {
       // The label's marker at 1..3 positions (at least one) between [CLS] and [SEP].
       const int64_t body = std::max<int64_t>(L - 2, 1);
       Rng mk(seed_, static_cast<uint64_t>(i), kMarkers);
-      const int64_t count = 1 + mk.below(std::min<int64_t>(3, body));
+      // Longer sequences get more markers (up to one per 16 tokens), so the task stays learnable
+      // from random weights at any seq_len.
+      const int64_t count =
+          1 + mk.below(std::min<int64_t>(body, std::max<int64_t>(3, body / 16)));
       for (int64_t m = 0; m < count; ++m) ids[r][1 + mk.below(body)] = marker_token(y);
     }
   } else {

@@ -333,8 +333,12 @@ models::Batch TextDataset::get(const std::vector<int64_t>& indices) const {
   check_indices(indices, size(), path_);
   at::Tensor idx = at::tensor(indices, at::kLong);
   models::Batch b;
-  b.input_ids = input_ids_.index_select(0, idx).to(at::kLong);
-  b.attention_mask = attention_mask_.index_select(0, idx).to(at::kLong);
+  at::Tensor mask = attention_mask_.index_select(0, idx);
+  // Padding is at the end of each row: trim the batch to its longest row. Padded positions are
+  // masked out of attention, so the [CLS] output is the same and the step is cheaper.
+  const int64_t longest = std::max<int64_t>(mask.sum(1).max().item<int64_t>(), 1);
+  b.input_ids = input_ids_.index_select(0, idx).narrow(1, 0, longest).to(at::kLong);
+  b.attention_mask = mask.narrow(1, 0, longest).to(at::kLong);
   b.token_type_ids = at::zeros_like(b.input_ids);
   b.labels = labels_.index_select(0, idx);
   return b;

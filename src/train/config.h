@@ -18,7 +18,7 @@ struct TrainConfig {
   int64_t batch = 8;       // global batch (split across ranks)
   int64_t seq_len = 128;   // BERT sequence length
   int64_t grad_accum = 1;  // micro-batches per optimizer step (the freeze set is fixed)
-  double lr = 5e-5;
+  double lr = 0.0;  // 0: automatic (5e-5 with pretrained weights, 1e-3 from random init)
   int64_t warmup_steps = 0;
   double weight_decay = 0.01;
   double freeze_ratio = 0.0;

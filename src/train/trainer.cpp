@@ -95,6 +95,11 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
                 config_.grad_accum, ")");
   at::manual_seed(config_.seed);  // the same initial weights on every rank
   ModelSpec spec = resolve_model_spec(config_.model);
+  if (config_.lr == 0) {  // automatic: a fine-tuning rate for pretrained weights
+    config_.lr = spec.weights.empty() ? 1e-3 : 5e-5;
+    log_info("lr=", config_.lr, " (automatic: ", spec.weights.empty() ? "random" : "pretrained",
+             " weights; set lr=... to override)");
+  }
   if (config_.dropout >= 0) {
     spec.config.hidden_dropout = config_.dropout;
     spec.config.attention_dropout = config_.dropout;

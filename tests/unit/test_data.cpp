@@ -280,7 +280,16 @@ TEST_F(DataTest, PrepareTextRoundTrip) {
   EXPECT_EQ(all.label_names(), (std::vector<std::string>{"fresh", "plot", "rotten"}));
   models::Batch p = all.get({0});
   EXPECT_EQ(p.attention_mask[0].sum().item<int64_t>(), 9);  // [CLS] 7 tokens [SEP]
-  EXPECT_EQ(p.input_ids[0][15].item<int64_t>(), 0);         // [PAD]
+  EXPECT_EQ(p.input_ids.size(1), 9);  // a batch is trimmed to its longest row
+  {
+    h5::File f = h5::File::open(o.output);
+    EXPECT_EQ(f.read_tensor("/input_ids")[0][15].item<int>(), 0);  // [PAD] in the file
+  }
+  // In a mixed batch the shorter rows keep their padding, masked out.
+  models::Batch mixed = all.get({0, 1});
+  const int64_t longest = mixed.attention_mask.sum(1).max().item<int64_t>();
+  EXPECT_EQ(mixed.input_ids.size(1), longest);
+  EXPECT_EQ(mixed.attention_mask.size(1), longest);
 }
 
 TEST_F(DataTest, PrepareTextJsonl) {
@@ -299,7 +308,7 @@ TEST_F(DataTest, PrepareTextJsonl) {
   TextDataset d(o.output);
   EXPECT_EQ(d.label_names(), (std::vector<std::string>{"0", "1", "10"}));  // numeric order
   EXPECT_TRUE(at::equal(d.labels(), at::tensor({1, 0, 2}, at::kLong)));
-  EXPECT_TRUE(at::equal(d.get({1}).input_ids[0], at::tensor({2, 9, 6, 3, 0, 0}, at::kLong)));
+  EXPECT_TRUE(at::equal(d.get({1}).input_ids[0], at::tensor({2, 9, 6, 3}, at::kLong)));
 
   o.text_column = "text";
   std::string msg = message_of([&] { prepare_text(o); });
