@@ -5,4 +5,5 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/setup.sh"
 "$root/scripts/build.sh"
 cd "${SLIMFIT_BUILD_DIR:-$root/build}"
-ctest --output-on-failure -j "${SLIMFIT_JOBS:-$(nproc)}"
+# ctest runs tests in parallel: one intra-op thread each, so they do not oversubscribe the cores.
+OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" ctest --output-on-failure -j "${SLIMFIT_JOBS:-$(nproc)}"

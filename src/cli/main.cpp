@@ -1,10 +1,15 @@
 // The slimfit binary: the only reader of argv. Each subcommand parses its own options and
 // calls into the library; errors from the library are printed once and exit non-zero.
+#include <ATen/Parallel.h>
+
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <thread>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -30,6 +35,8 @@ constexpr const char* kUsage =
     "           saved activations, peak)\n"
     "           --model {bert-base|vit-b16|bert-tiny|vit-tiny|PATH} --batch B --seq L\n"
     "           --freeze-ratio R [--no-compress] [--device cpu|cuda] [--seed S] [--json]\n"
+    "           [--layers N] [--image-size PX] (override the model's depth / ViT image size)\n"
+    "           [--time-steps N] (step time: mean of N warm steps after the measured one)\n"
     "  train    fine-tune a model\n"
     "           [--config FILE] [key=value ...] [--summary OUT.json]; keys:\n"
     "           model data steps epochs batch seq_len lr warmup_steps freeze_ratio compress\n"
@@ -52,7 +59,7 @@ int run_train(int argc, char** argv) {
   }
   mem::install_counting_cpu_allocator();
   // The communicator outlives the trainer, so a failure on any rank can still abort them all.
-  std::unique_ptr<comm::Communicator> comm = comm::make_communicator(config.backend);
+  std::unique_ptr<comm::Communicator> comm = comm::make_communicator(config.backend, config.device);
   set_log_rank(comm->rank(), comm->size());
   train::TrainSummary summary;
   try {
@@ -98,7 +105,7 @@ int run_prepare(int argc, char** argv) {
 
 int run_memory(int argc, char** argv) {
   Args args(argc, argv, 2, {"no-compress", "json"},
-            {"model", "batch", "seq", "freeze-ratio", "device", "seed"});
+            {"model", "batch", "seq", "freeze-ratio", "device", "seed", "layers", "image-size", "time-steps"});
   train::StepMemoryOptions options;
   options.model = args.get("model", options.model);
   options.batch = args.get_int("batch", options.batch);
@@ -106,6 +113,9 @@ int run_memory(int argc, char** argv) {
   options.freeze_ratio = args.get_double("freeze-ratio", options.freeze_ratio);
   options.compress = !args.has("no-compress");
   options.device = args.get("device", options.device);
+  options.layers = args.get_int("layers", 0);
+  options.image_size = args.get_int("image-size", 0);
+  options.time_steps = args.get_int("time-steps", 0);
   options.seed = static_cast<uint64_t>(args.get_int("seed", 0));
   if (options.device == "cpu") mem::install_counting_cpu_allocator();
   const train::StepMemoryReport report = train::measure_training_step(options);
@@ -115,6 +125,21 @@ int run_memory(int argc, char** argv) {
     std::cout << train::to_table(report);
   }
   return 0;
+}
+
+// Debian's libtorch starts with one intra-op thread when OMP_NUM_THREADS is unset. Use the
+// cores, shared among the ranks of this node; OMP_NUM_THREADS still wins when set.
+void configure_threads() {
+  if (std::getenv("OMP_NUM_THREADS")) return;
+  int ranks_here = 1;
+  for (const char* var : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"}) {
+    if (const char* v = std::getenv(var)) {
+      ranks_here = std::max(1, std::atoi(v));
+      break;
+    }
+  }
+  const int cores = std::max(1u, std::thread::hardware_concurrency());
+  at::set_num_threads(std::max(1, cores / ranks_here));
 }
 
 }  // namespace
@@ -127,6 +152,7 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   const std::string command = argv[1];
+  cli::configure_threads();
   try {
     if (command == "memory") return cli::run_memory(argc, argv);
     if (command == "train") return cli::run_train(argc, argv);

@@ -44,7 +44,10 @@ class Communicator {
 // "auto": MPI when launched by mpirun with more than one rank, else a single process (no MPI
 // needed at run time); "mpi", "nccl" or "self" force a backend. NCCL needs a build with NCCL
 // and a CUDA libtorch. Throws slimfit::Error naming what is missing.
-std::unique_ptr<Communicator> make_communicator(const std::string& backend = "auto");
+// `device` ("cpu" | "cuda") picks the backend when `backend` is "auto": NCCL for CUDA tensors
+// when this build has it, MPI otherwise; one process without a launcher needs neither.
+std::unique_ptr<Communicator> make_communicator(const std::string& backend = "auto",
+                                                const std::string& device = "cpu");
 
 // Whether this process was started by an MPI launcher (mpirun/srun set these variables).
 bool launched_by_mpi();

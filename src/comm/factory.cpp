@@ -19,10 +19,14 @@ bool launched_by_mpi() {
   return false;
 }
 
-std::unique_ptr<Communicator> make_communicator(const std::string& backend) {
+std::unique_ptr<Communicator> make_communicator(const std::string& backend,
+                                                const std::string& device) {
   if (backend == "self") return std::make_unique<SelfCommunicator>();
   if (backend == "auto") {
     if (!launched_by_mpi()) return std::make_unique<SelfCommunicator>();
+#ifdef SLIMFIT_WITH_NCCL
+    if (device == "cuda") return make_nccl_communicator(std::make_unique<MpiCommunicator>());
+#endif
     return std::make_unique<MpiCommunicator>();
   }
   if (backend == "mpi") return std::make_unique<MpiCommunicator>();

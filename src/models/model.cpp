@@ -94,6 +94,19 @@ std::vector<std::string> load_tensors(ClassifierImpl& model,
 
 }  // namespace
 
+Batch Batch::to(at::Device device) const {
+  auto move = [&](const at::Tensor& t) {
+    return t.defined() ? t.to(device, /*non_blocking=*/true) : t;
+  };
+  Batch b;
+  b.input_ids = move(input_ids);
+  b.token_type_ids = move(token_type_ids);
+  b.attention_mask = move(attention_mask);
+  b.pixel_values = move(pixel_values);
+  b.labels = move(labels);
+  return b;
+}
+
 Classifier make_model(const ModelConfig& config) {
   validate_config(config);
   switch (config.arch) {

@@ -20,6 +20,8 @@ struct Batch {
   at::Tensor pixel_values;    // (B, C, H, W) float
   at::Tensor labels;          // (B) int64
   int64_t size() const { return input_ids.defined() ? input_ids.size(0) : pixel_values.size(0); }
+  // The same batch on `device` (non-blocking copies; a no-op for tensors already there).
+  Batch to(at::Device device) const;
 };
 
 // A sequence/image classifier: BertForSequenceClassification or ViTForImageClassification.

@@ -55,6 +55,35 @@ void AdamW::release_grads() {
   for (Slot& s : slots_) s.param.mutable_grad() = at::Tensor();
 }
 
+int64_t AdamW::place_state() {
+  if (!offload_) return 0;
+  int64_t moved = 0;
+  auto to_host = [](const at::Tensor& t) {
+    at::Tensor host = at::empty(t.sizes(), t.options().device(at::kCPU).pinned_memory(true));
+    host.copy_(t, /*non_blocking=*/true);
+    return host;
+  };
+  for (Slot& s : slots_) {
+    if (!s.exp_avg.defined() || s.param.device().is_cpu()) continue;
+    const bool want_device = s.param.requires_grad();
+    if (want_device == !s.exp_avg.device().is_cpu()) continue;
+    for (at::Tensor* t : {&s.exp_avg, &s.exp_avg_sq}) {
+      *t = want_device ? t->to(s.param.device(), /*non_blocking=*/true) : to_host(*t);
+      moved += t->nbytes();
+    }
+  }
+  return moved;
+}
+
+int64_t AdamW::device_state_bytes() const {
+  int64_t bytes = 0;
+  for (const Slot& s : slots_) {
+    if (s.exp_avg.defined() && !s.exp_avg.device().is_cpu()) bytes += s.exp_avg.nbytes();
+    if (s.exp_avg_sq.defined() && !s.exp_avg_sq.device().is_cpu()) bytes += s.exp_avg_sq.nbytes();
+  }
+  return bytes;
+}
+
 int64_t AdamW::state_bytes() const {
   int64_t bytes = 0;
   for (const Slot& s : slots_) {

@@ -39,7 +39,20 @@ class AdamW {
   // Releases every gradient (sets it undefined, freeing its memory; not zeroing it).
   void release_grads();
 
+  // Note [optimizer offload]: with offload on, the moments of a parameter on an accelerator
+  // live in pinned host memory while it is frozen, and come back to its device when it trains.
+  // place_state() does the moves for the coming step (call it after the freeze mask has set
+  // requires_grad); copies are asynchronous on the current stream, so the update that follows
+  // is ordered after them. Parameters in host memory are never moved (offload has no effect on
+  // CPU training). Numerics do not change: the same moments are used, wherever they are kept.
+  void set_offload(bool on) { offload_ = on; }
+  bool offload() const { return offload_; }
+  // Returns the bytes copied (both directions).
+  int64_t place_state();
+
   int64_t state_bytes() const;
+  // Moment bytes held on an accelerator now (0 for CPU training).
+  int64_t device_state_bytes() const;
   const std::vector<Slot>& slots() const { return slots_; }
   std::vector<Slot>& slots() { return slots_; }
   const AdamWOptions& options() const { return options_; }
@@ -47,6 +60,7 @@ class AdamW {
  private:
   std::vector<Slot> slots_;
   AdamWOptions options_;
+  bool offload_ = false;
 };
 
 }  // namespace slimfit::train

@@ -95,6 +95,12 @@ const std::map<std::string, Field>& fields() {
           c.compress = parse_bool("compress", v, o);
         },
         [](const TrainConfig& c) { return std::string(c.compress ? "true" : "false"); }, true}},
+      {"offload_optimizer",
+       {[](TrainConfig& c, const std::string& v, const std::string& o) {
+          c.offload_optimizer = parse_bool("offload_optimizer", v, o);
+        },
+        [](const TrainConfig& c) { return std::string(c.offload_optimizer ? "true" : "false"); },
+        false}},
       SLIMFIT_DOUBLE(dropout, true),
       {"seed",
        {[](TrainConfig& c, const std::string& v, const std::string& o) {

@@ -23,6 +23,7 @@ struct TrainConfig {
   double weight_decay = 0.01;
   double freeze_ratio = 0.0;
   bool compress = true;
+  bool offload_optimizer = false;  // frozen units' AdamW moments in pinned host memory (CUDA)
   double dropout = -1.0;  // < 0: the model config's own
   uint64_t seed = 0;
   int64_t staleness = 0;  // ILS staleness bound (0: automatic)

@@ -13,50 +13,15 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "mem/device_memory.h"
 #include "mem/ledger.h"
 #include "models/model.h"
 #include "sched/units.h"
 #include "train/adamw.h"
 #include "train/model_spec.h"
 
-#ifdef SLIMFIT_WITH_TORCH_CUDA
-#include <c10/cuda/CUDACachingAllocator.h>
-#endif
-
 namespace slimfit::train {
 namespace {
-
-// Live and peak bytes of the device the step runs on.
-struct DeviceCounter {
-  bool cuda = false;
-  int64_t current() const {
-#ifdef SLIMFIT_WITH_TORCH_CUDA
-    if (cuda) {
-      auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(0);
-      return stats.allocated_bytes[0].current;  // StatType::AGGREGATE
-    }
-#endif
-    return mem::snapshot().current;
-  }
-  int64_t peak() const {
-#ifdef SLIMFIT_WITH_TORCH_CUDA
-    if (cuda) {
-      auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(0);
-      return stats.allocated_bytes[0].peak;
-    }
-#endif
-    return mem::snapshot().peak;
-  }
-  void reset_peak() const {
-#ifdef SLIMFIT_WITH_TORCH_CUDA
-    if (cuda) {
-      c10::cuda::CUDACachingAllocator::resetPeakStats(0);
-      return;
-    }
-#endif
-    mem::reset_peak();
-  }
-};
 
 double mib(int64_t bytes) { return double(bytes) / (1024.0 * 1024.0); }
 
@@ -67,25 +32,28 @@ StepMemoryReport measure_training_step(const StepMemoryOptions& options) {
   SLIMFIT_CHECK(options.seq > 0, "--seq must be positive, got ", options.seq);
   SLIMFIT_CHECK(options.freeze_ratio >= 0.0 && options.freeze_ratio < 1.0,
                 "--freeze-ratio must be in [0, 1), got ", options.freeze_ratio);
-  DeviceCounter counter;
-  counter.cuda = options.device == "cuda";
-  SLIMFIT_CHECK(options.device == "cpu" || options.device == "cuda", "unknown device '",
-                options.device, "': expected cpu or cuda");
-#ifndef SLIMFIT_WITH_TORCH_CUDA
-  SLIMFIT_CHECK(!counter.cuda,
-                "--device cuda needs slimfit built against a CUDA libtorch (set Torch_DIR)");
-#endif
-  if (!counter.cuda) {
+  const at::Device device = mem::resolve_device(options.device, mem::local_rank(0));
+  const mem::DeviceMemory counter(device);
+  if (!counter.is_cuda()) {
     SLIMFIT_CHECK(mem::counting_cpu_allocator_installed(),
                   "the counting CPU allocator must be installed before measuring "
                   "(mem::install_counting_cpu_allocator)");
   }
-  const at::Device device(counter.cuda ? at::kCUDA : at::kCPU);
 
   StepMemoryReport report;
   report.options = options;
-  const models::ModelConfig config = resolve_model_spec(options.model).config;
+  models::ModelConfig config = resolve_model_spec(options.model).config;
+  SLIMFIT_CHECK(options.layers >= 0, "--layers must be >= 0, got ", options.layers);
+  SLIMFIT_CHECK(options.image_size >= 0, "--image-size must be >= 0, got ", options.image_size);
+  if (options.layers > 0) config.num_layers = options.layers;
+  if (options.image_size > 0) {
+    SLIMFIT_CHECK(config.arch == models::Arch::kVit, "--image-size applies to ViT models only");
+    config.image_size = options.image_size;
+  }
+  models::validate_config(config);
   report.model_name = config.name;
+  report.layers = config.num_layers;
+  report.image_size = config.arch == models::Arch::kVit ? config.image_size : 0;
   at::manual_seed(options.seed);
 
   models::Classifier model;
@@ -122,12 +90,7 @@ StepMemoryReport measure_training_step(const StepMemoryOptions& options) {
   models::Batch batch;
   {
     mem::LedgerScope scope(mem::Category::kInputs);
-    batch = models::synthetic_batch(config, options.batch, options.seq, options.seed);
-    if (batch.input_ids.defined()) batch.input_ids = batch.input_ids.to(device);
-    if (batch.token_type_ids.defined()) batch.token_type_ids = batch.token_type_ids.to(device);
-    if (batch.attention_mask.defined()) batch.attention_mask = batch.attention_mask.to(device);
-    if (batch.pixel_values.defined()) batch.pixel_values = batch.pixel_values.to(device);
-    batch.labels = batch.labels.to(device);
+    batch = models::synthetic_batch(config, options.batch, options.seq, options.seed).to(device);
   }
   for (const at::Tensor& t : {batch.input_ids, batch.token_type_ids, batch.attention_mask,
                               batch.pixel_values, batch.labels}) {
@@ -163,11 +126,12 @@ StepMemoryReport measure_training_step(const StepMemoryOptions& options) {
     mem::LedgerScope scope(mem::Category::kStep);
     optimizer.step(AdamWOptions{}.lr);
   }
+  counter.synchronize();
   report.step_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   report.peak_bytes = counter.peak();
 
-  if (!counter.cuda) {
+  if (!counter.is_cuda()) {
     const mem::Snapshot s = mem::snapshot();
     auto at = [&](mem::Category c) { return s.at_peak[static_cast<int>(c)]; };
     report.has_breakdown = true;
@@ -181,6 +145,22 @@ StepMemoryReport measure_training_step(const StepMemoryOptions& options) {
   }
   optimizer.release_grads();
   mem::note_gradient_bytes(-report.grad_bytes);
+
+  // Warm steps for timing only (the first step pays for page faults, cuBLAS/cuDNN set-up).
+  if (options.time_steps > 0) {
+    const auto warm = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < options.time_steps; ++i) {
+      at::Tensor l = at::cross_entropy_loss(model->forward(batch), batch.labels);
+      l.backward();
+      optimizer.step(AdamWOptions{}.lr);
+      optimizer.release_grads();
+      mem::note_gradient_bytes(-report.grad_bytes);
+    }
+    counter.synchronize();
+    report.step_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - warm).count() /
+        double(options.time_steps);
+  }
   return report;
 }
 
@@ -189,6 +169,8 @@ nlohmann::json to_json(const StepMemoryReport& r) {
   j["model"] = r.model_name;
   j["batch"] = r.options.batch;
   j["seq"] = r.options.seq;
+  j["layers"] = r.layers;
+  j["image_size"] = r.image_size;
   j["freeze_ratio"] = r.options.freeze_ratio;
   j["compress"] = r.options.compress;
   j["device"] = r.options.device;
@@ -206,6 +188,7 @@ nlohmann::json to_json(const StepMemoryReport& r) {
                            {"gradients", r.peak_gradients}, {"workspace", r.peak_workspace}};
   }
   j["step_seconds"] = r.step_seconds;
+  j["timed_steps"] = std::max<int64_t>(r.options.time_steps, 1);
   return j;
 }
 

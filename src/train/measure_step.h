@@ -19,13 +19,19 @@ struct StepMemoryOptions {
   int64_t seq = 128;  // BERT sequence length; ViT uses the config's image size
   double freeze_ratio = 0.0;
   bool compress = true;  // SlimFit's compressed saved activations (false: stock ops)
+  int64_t layers = 0;      // > 0: override the model's number of encoder layers (extrapolation)
+  int64_t image_size = 0;  // > 0: override a ViT's image size (pixels)
   std::string device = "cpu";
+  int64_t time_steps = 0;  // > 0: step_seconds is the mean of this many warm steps after the
+                           // measured one (0: the measured step itself)
   uint64_t seed = 0;
 };
 
 struct StepMemoryReport {
   StepMemoryOptions options;
   std::string model_name;
+  int64_t layers = 0;      // encoder layers measured
+  int64_t image_size = 0;  // ViT image size measured (0 for BERT)
   int64_t units_total = 0;
   int64_t units_frozen = 0;
   int64_t weights_bytes = 0;     // all parameters

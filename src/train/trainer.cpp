@@ -49,7 +49,12 @@ nlohmann::json to_json(const TrainSummary& s) {
   j["steps"] = s.steps;
   j["peak_bytes"] = s.peak_bytes;
   j["mean_step_seconds"] = s.mean_step_seconds;
+  j["mean_comm_seconds"] = s.mean_comm_seconds;
+  j["mean_coord_seconds"] = s.mean_coord_seconds;
   j["comm_bytes_per_step"] = s.comm_bytes_per_step;
+  j["optimizer_bytes"] = s.optimizer_bytes;
+  j["optimizer_device_bytes"] = s.optimizer_device_bytes;
+  j["offload_bytes_per_step"] = s.offload_bytes_per_step;
   j["world_size"] = s.world_size;
   j["trainable_fraction"] = s.trainable_fraction;
   j["units"] = s.units;
@@ -59,15 +64,14 @@ nlohmann::json to_json(const TrainSummary& s) {
 
 Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::move(config)) {
   validate(config_);
-  SLIMFIT_CHECK(config_.device == "cpu",
-                "device=cuda training is not wired into the trainer yet "
-                "(slimfit memory --device cuda is); use device=cpu");
   if (comm) {
     comm_ = comm;
   } else {
-    owned_comm_ = comm::make_communicator(config_.backend);
+    owned_comm_ = comm::make_communicator(config_.backend, config_.device);
     comm_ = owned_comm_.get();
   }
+  device_ = mem::resolve_device(config_.device, mem::local_rank(comm_->rank()));
+  memory_ = std::make_unique<mem::DeviceMemory>(device_);
   const int64_t world = comm_->size();
   if (const char* spec = std::getenv("SLIMFIT_FAULT")) {
     // rank=R,step=S,kind=K
@@ -116,6 +120,7 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
       const auto fresh = models::load_weights(*model_, spec.weights, /*strict=*/false);
       log_info("loaded ", spec.weights, "; freshly initialised: ", fresh.size(), " tensors");
     }
+    model_->to(device_);
   }
   model_->ops()->slimfit = config_.compress;
   model_->train();
@@ -158,6 +163,10 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
   }
   optimizer_ = std::make_unique<AdamW>(
       named, AdamWOptions{config_.lr, 0.9, 0.999, 1e-8, config_.weight_decay});
+  optimizer_->set_offload(config_.offload_optimizer);
+  if (config_.offload_optimizer && device_.is_cpu()) {
+    log_warn("offload_optimizer=true has no effect with device=cpu (the state is in host memory)");
+  }
   {
     mem::LedgerScope scope(mem::Category::kOptimizer);
     optimizer_->init_state();  // steady state from the start: every unit trains at some step
@@ -221,18 +230,23 @@ void Trainer::run_step() {
   const auto start = std::chrono::steady_clock::now();
   const int64_t control_before = coordinator_->control_bytes();
   StepRecord record;
+  auto since = [](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  };
   record.mask = coordinator_->decide(step);
+  record.coord_seconds = since(start);
   std::vector<at::Tensor> params;
   for (size_t i = 0; i < units_.size(); ++i) {
     units_[i].param.set_requires_grad(record.mask[i] != 0);
     params.push_back(units_[i].param);
   }
+  record.offload_bytes = optimizer_->place_state();
   tracker_.begin_step(params, record.mask, comm_->rank(), comm_->size());
-  mem::reset_peak();
+  memory_->reset_peak();
 
   double loss_sum = 0.0;
   for (int64_t micro = 0; micro < config_.grad_accum; ++micro) {
-    models::Batch batch = dataset_->get(sample_indices(step, micro));
+    models::Batch batch = dataset_->get(sample_indices(step, micro)).to(device_);
     at::Tensor loss = compute_loss(batch) / double(config_.grad_accum);
     maybe_inject_fault(loss);
     // [mean loss over ranks, highest rank (+1) whose loss is not finite]: every rank learns of
@@ -274,20 +288,25 @@ void Trainer::run_step() {
   };
   if (comm_->size() > 1) {
     grad_sq(report.local_grad_sq);
+    const auto comm_start = std::chrono::steady_clock::now();
     record.comm_bytes =
         comm::average_gradients(*comm_, all_params_, int64_t(config_.bucket_mb * 1024 * 1024))
             .bytes;
+    record.comm_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - comm_start).count();
     grad_sq(global_grad_sq);
   }
   record.lr = lr_at(step);
   optimizer_->step(record.lr);
   optimizer_->release_grads();
   report.partials = tracker_.end_step_partial(params);
+  const auto report_start = std::chrono::steady_clock::now();
   const double diversity = coordinator_->report(record.mask, report, global_grad_sq, record.lr);
+  record.coord_seconds += since(report_start);
   record.grad_diversity = comm_->size() > 1 ? diversity : 1.0;
   record.control_bytes = coordinator_->control_bytes() - control_before;
   record.loss = loss_sum;
-  record.peak_bytes = mem::snapshot().peak;
+  record.peak_bytes = memory_->peak();
   record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   records_.push_back(std::move(record));
   next_step_ = step + 1;
@@ -309,7 +328,7 @@ EvalResult Trainer::evaluate() {
   for (size_t begin = 0; begin < indices.size(); begin += size_t(config_.batch)) {
     const size_t end = std::min(indices.size(), begin + size_t(config_.batch));
     std::vector<int64_t> chunk(indices.begin() + begin, indices.begin() + end);
-    models::Batch batch = dataset_->get(chunk);
+    models::Batch batch = dataset_->get(chunk).to(device_);
     const at::Tensor logits = model_->forward(batch);
     loss_sum += at::cross_entropy_loss(logits, batch.labels, {}, at::Reduction::Sum).item<double>();
     const at::Tensor pred = logits.argmax(-1);
@@ -376,11 +395,19 @@ TrainSummary Trainer::run() {
     for (uint8_t m : r.mask) trained += m;
     fraction += double(trained) / double(r.mask.size());
     s.comm_bytes_per_step += double(r.comm_bytes);
+    s.mean_comm_seconds += r.comm_seconds;
+    s.mean_coord_seconds += r.coord_seconds;
+    s.offload_bytes_per_step += double(r.offload_bytes);
   }
+  s.optimizer_bytes = optimizer_->state_bytes();
+  s.optimizer_device_bytes = optimizer_->device_state_bytes();
   if (!records_.empty()) {
     s.mean_step_seconds = seconds / double(records_.size());
     s.trainable_fraction = fraction / double(records_.size());
     s.comm_bytes_per_step /= double(records_.size());
+    s.mean_comm_seconds /= double(records_.size());
+    s.mean_coord_seconds /= double(records_.size());
+    s.offload_bytes_per_step /= double(records_.size());
     s.final_train_loss = records_.back().loss;
   }
   const EvalResult e = evaluate();

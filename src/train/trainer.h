@@ -16,6 +16,7 @@
 
 #include "comm/communicator.h"
 #include "coord/coordinator.h"
+#include "mem/device_memory.h"
 #include "models/model.h"
 #include "sched/dynamics.h"
 #include "sched/ils.h"
@@ -44,7 +45,12 @@ struct TrainSummary {
   double final_train_loss = 0.0;
   int64_t peak_bytes = 0;
   double mean_step_seconds = 0.0;
+  double mean_comm_seconds = 0.0;   // of which: the gradient all-reduce (0 on one rank)
+  double mean_coord_seconds = 0.0;  // of which: the coordinator (decide + statistics)
   double comm_bytes_per_step = 0.0;
+  int64_t optimizer_bytes = 0;         // AdamW moments, all units
+  int64_t optimizer_device_bytes = 0;  // of which on the accelerator after the last step
+  double offload_bytes_per_step = 0.0;  // host <-> device state traffic (offload_optimizer)
   int world_size = 1;
   double trainable_fraction = 0.0;  // mean fraction of units trained per step
   int64_t units = 0;
@@ -62,6 +68,9 @@ struct StepRecord {
   double grad_diversity = 1.0;  // note [coordinator rule]
   int64_t peak_bytes = 0;
   double seconds = 0.0;
+  double comm_seconds = 0.0;   // in the gradient all-reduce
+  double coord_seconds = 0.0;  // in the coordinator: mask decision, check, statistics
+  int64_t offload_bytes = 0;  // optimizer state moved host <-> device (note [optimizer offload])
 };
 
 class Trainer {
@@ -106,6 +115,8 @@ class Trainer {
 
   TrainConfig config_;
   Fault fault_;
+  at::Device device_{at::kCPU};
+  std::unique_ptr<mem::DeviceMemory> memory_;
   std::unique_ptr<comm::Communicator> owned_comm_;
   comm::Communicator* comm_ = nullptr;
   std::unique_ptr<coord::Coordinator> coordinator_;

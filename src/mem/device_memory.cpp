@@ -1,0 +1,88 @@
+#include "mem/device_memory.h"
+
+#include <cstdlib>
+#include <string>
+
+#include "common/error.h"
+#include "mem/ledger.h"
+
+#ifdef SLIMFIT_WITH_TORCH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
+#endif
+
+namespace slimfit::mem {
+
+DeviceMemory::DeviceMemory(c10::Device device) : device_(device) {
+  SLIMFIT_CHECK(device.is_cpu() || device.is_cuda(), "memory counting: unsupported device ",
+                device.str());
+}
+
+#ifdef SLIMFIT_WITH_TORCH_CUDA
+namespace {
+// StatType::AGGREGATE is index 0 of the caching allocator's stat arrays.
+const c10::cuda::CUDACachingAllocator::Stat& allocated(c10::DeviceIndex index) {
+  static thread_local c10::cuda::CUDACachingAllocator::DeviceStats stats;
+  stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index);
+  return stats.allocated_bytes[0];
+}
+}  // namespace
+#endif
+
+int64_t DeviceMemory::current() const {
+#ifdef SLIMFIT_WITH_TORCH_CUDA
+  if (device_.is_cuda()) return allocated(device_.index()).current;
+#endif
+  return snapshot().current;
+}
+
+int64_t DeviceMemory::peak() const {
+#ifdef SLIMFIT_WITH_TORCH_CUDA
+  if (device_.is_cuda()) return allocated(device_.index()).peak;
+#endif
+  return snapshot().peak;
+}
+
+void DeviceMemory::reset_peak() const {
+#ifdef SLIMFIT_WITH_TORCH_CUDA
+  if (device_.is_cuda()) {
+    c10::cuda::CUDACachingAllocator::resetPeakStats(device_.index());
+    return;
+  }
+#endif
+  mem::reset_peak();
+}
+
+void DeviceMemory::synchronize() const {
+#ifdef SLIMFIT_WITH_TORCH_CUDA
+  if (device_.is_cuda()) c10::cuda::device_synchronize();
+#endif
+}
+
+int local_rank(int fallback) {
+  for (const char* var : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"}) {
+    if (const char* v = std::getenv(var)) return std::atoi(v);
+  }
+  return fallback;
+}
+
+c10::Device resolve_device(const std::string& name, int local_rank) {
+  if (name == "cpu") return c10::Device(c10::kCPU);
+  SLIMFIT_CHECK(name == "cuda", "unknown device '", name, "': expected cpu or cuda");
+#ifdef SLIMFIT_WITH_TORCH_CUDA
+  const int count = static_cast<int>(c10::cuda::device_count());
+  SLIMFIT_CHECK(count > 0, "device=cuda but no CUDA device is visible (CUDA_VISIBLE_DEVICES=",
+                std::getenv("CUDA_VISIBLE_DEVICES") ? std::getenv("CUDA_VISIBLE_DEVICES") : "unset",
+                ")");
+  const auto index = static_cast<c10::DeviceIndex>(local_rank % count);
+  c10::cuda::set_device(index);
+  return c10::Device(c10::kCUDA, index);
+#else
+  (void)local_rank;
+  throw Error(
+      "device=cuda needs slimfit built against a CUDA libtorch: configure with "
+      "-DTorch_DIR=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')/Torch");
+#endif
+}
+
+}  // namespace slimfit::mem
