@@ -7,9 +7,13 @@
 # Writes benchmarks/results/accuracy.json (schema in the README) and the per-run summaries under
 # benchmarks/results/accuracy_runs/. Runs already summarised are skipped, so the script resumes.
 # Knobs (environment): ACC_FOLDS (3), ACC_STEPS (120), ACC_BATCH (32), ACC_SEQ (40), ACC_LR (1e-4),
-#   ACC_R (0.9), ACC_JOBS (2 runs at once, ACC_THREADS threads each, default 1).
+#   ACC_R (0.9), ACC_JOBS (2 runs at once, ACC_THREADS threads each, default 1),
+#   ACC_FOLD_METHODS (methods that run folds 1..k-1; default all four; each method's n_runs and
+#   std are over the folds it ran).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=methods.sh
+source "$root/benchmarks/methods.sh"
 bin="${SLIMFIT_BIN:-$root/build/slimfit}"
 folds="${ACC_FOLDS:-3}" steps="${ACC_STEPS:-120}" batch="${ACC_BATCH:-32}" seq="${ACC_SEQ:-40}"
 lr="${ACC_LR:-1e-4}" r="${ACC_R:-0.9}" jobs="${ACC_JOBS:-2}" threads="${ACC_THREADS:-1}"
@@ -25,12 +29,7 @@ fi
 
 one_run() {  # method fold
   local method=$1 fold=$2 args
-  case $method in
-    baseline) args="freeze_ratio=0 compress=false" ;;
-    freeze_only) args="freeze_ratio=$r compress=false" ;;
-    compress_only) args="freeze_ratio=0 compress=true" ;;
-    slimfit) args="freeze_ratio=$r compress=true" ;;
-  esac
+  args=$(train_method_args "$method" "$r")
   local out="$runs/rt-$method-fold$fold.json"
   [ -f "$out" ] && return 0
   # shellcheck disable=SC2086
@@ -40,28 +39,35 @@ one_run() {  # method fold
   mv "$out.tmp" "$out"
   echo "rt $method fold $fold: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["final_accuracy"])' "$out")%"
 }
-export -f one_run
+export -f one_run train_method_args
 export bin data steps batch lr r folds threads runs
 
+# Every method runs fold 0; folds 1.. run for ACC_FOLD_METHODS (default: all four methods).
+fold_methods="${ACC_FOLD_METHODS:-baseline freeze_only compress_only slimfit}"
 for fold in $(seq 0 $((folds - 1))); do
-  for method in baseline freeze_only compress_only slimfit; do echo "$method $fold"; done
+  for method in baseline freeze_only compress_only slimfit; do
+    if [ "$fold" = 0 ] || [[ " $fold_methods " == *" $method "* ]]; then echo "$method $fold"; fi
+  done
 done | xargs -P "$jobs" -L 1 bash -c 'one_run "$0" "$1"'
 
 python3 - "$runs" "$folds" "$steps" "$batch" "$seq" "$lr" "$r" <<'PY' | tee "$root/benchmarks/results/accuracy.json"
-import json, statistics, sys
+import json, os, statistics, sys
 runs, folds, steps, batch, seq, lr, r = sys.argv[1:8]
 folds = int(folds)
 methods = {}
 for m in ["baseline", "freeze_only", "compress_only", "slimfit"]:
-    s = [json.load(open(f"{runs}/rt-{m}-fold{f}.json")) for f in range(folds)]
+    s = [json.load(open(p)) for p in (f"{runs}/rt-{m}-fold{f}.json" for f in range(folds))
+         if os.path.exists(p)]
     acc = [x["final_accuracy"] for x in s]
-    methods[m] = {"accuracy_mean": statistics.mean(acc), "accuracy_std": statistics.stdev(acc),
-                  "accuracies": acc, "f1_mean": statistics.mean(x["final_f1"] for x in s),
+    methods[m] = {"accuracy_mean": statistics.mean(acc),
+                  "accuracy_std": statistics.stdev(acc) if len(acc) > 1 else None,
+                  "n_runs": len(acc), "accuracies": acc, "f1_mean": statistics.mean(x["final_f1"] for x in s),
                   "mean_step_seconds": statistics.mean(x["mean_step_seconds"] for x in s),
                   "peak_bytes": max(x["peak_bytes"] for x in s),
                   "trainable_fraction": statistics.mean(x["trainable_fraction"] for x in s)}
 print(json.dumps({
-    "task": "rotten_tomatoes", "model": "all-MiniLM-L6-v2", "n_runs": folds,
+    "task": "rotten_tomatoes", "model": "all-MiniLM-L6-v2",
+    "n_runs": min(x["n_runs"] for x in methods.values()),
     "protocol": f"{folds}-fold cross-validation over all 12,808 snippets; each run trains {steps} "
                 f"steps at batch {batch}, seq_len {seq}, lr {lr} (warm-up 10%, linear decay), "
                 f"freeze_ratio {r} for freeze_only/slimfit, and is evaluated on its whole held-out "

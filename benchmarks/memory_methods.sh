@@ -5,6 +5,8 @@
 # Usage: benchmarks/memory_methods.sh [R=0.95]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=methods.sh
+source "$root/benchmarks/methods.sh"
 bin="${SLIMFIT_BIN:-$root/build/slimfit}"
 r="${1:-0.95}"
 out="$root/benchmarks/results/memory_methods.json"
@@ -13,12 +15,7 @@ rows=()
 for spec in "bert-base 4 128" "vit-b16 2 128"; do  # ViT ignores --seq (224 px images)
   read -r model batch seq <<<"$spec"
   for method in baseline freeze_only compress_only slimfit; do
-    case $method in
-      baseline) args="--freeze-ratio 0 --no-compress" ;;
-      freeze_only) args="--freeze-ratio $r --no-compress" ;;
-      compress_only) args="--freeze-ratio 0" ;;
-      slimfit) args="--freeze-ratio $r" ;;
-    esac
+    args=$(memory_method_args "$method" "$r")
     json=$("$bin" memory --model "$model" --batch "$batch" --seq "$seq" $args --json)
     rows+=("{\"method\": \"$method\", \"result\": $json}")
     echo "$model $method: $(echo "$json" | python3 -c 'import json,sys; j=json.load(sys.stdin); print("activations %.1f MiB, peak %.1f MiB, step %.2f s" % (j["activation_bytes"]/2**20, j["peak_bytes"]/2**20, j["step_seconds"]))')" >&2

@@ -41,6 +41,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from scaling_model import flatten  # noqa: E402  (one reader of memory_methods.json rows)
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
@@ -69,15 +72,6 @@ def load_json(path):
         return None
     with open(path) as f:
         return json.load(f)
-
-
-def flatten(row):
-    """memory_methods.json nests `slimfit memory --json` under "result"; lift it up."""
-    if isinstance(row, dict) and isinstance(row.get("result"), dict):
-        out = dict(row["result"])
-        out.update({k: v for k, v in row.items() if k != "result"})
-        return out
-    return row
 
 
 def method_key(m):

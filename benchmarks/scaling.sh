@@ -10,6 +10,8 @@
 # include contention; comm bytes are exact whatever the load.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=methods.sh
+source "$root/benchmarks/methods.sh"
 bin="${SLIMFIT_BIN:-$root/build/slimfit}"
 model="${SCALE_MODEL:-bert-tiny}" ranks="${SCALE_RANKS:-1 2 4}" per_rank="${SCALE_BATCH:-8}"
 seq="${SCALE_SEQ:-128}" steps="${SCALE_STEPS:-20}" r="${SCALE_R:-0.9}"
@@ -17,12 +19,7 @@ work="$root/benchmarks/results/scaling_runs"
 mkdir -p "$work"
 for np in $ranks; do
   for method in baseline freeze_only compress_only slimfit; do
-    case $method in
-      baseline) args="freeze_ratio=0 compress=false" ;;
-      freeze_only) args="freeze_ratio=$r compress=false" ;;
-      compress_only) args="freeze_ratio=0 compress=true" ;;
-      slimfit) args="freeze_ratio=$r compress=true" ;;
-    esac
+    args=$(train_method_args "$method" "$r")
     out="$work/$model-$method-np$np.json"
     # shellcheck disable=SC2086
     mpirun --allow-run-as-root --oversubscribe -np "$np" -x OMP_NUM_THREADS=1 \

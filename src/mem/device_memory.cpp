@@ -20,25 +20,25 @@ DeviceMemory::DeviceMemory(c10::Device device) : device_(device) {
 
 #ifdef SLIMFIT_WITH_TORCH_CUDA
 namespace {
-// StatType::AGGREGATE is index 0 of the caching allocator's stat arrays.
-const c10::cuda::CUDACachingAllocator::Stat& allocated(c10::DeviceIndex index) {
-  static thread_local c10::cuda::CUDACachingAllocator::DeviceStats stats;
-  stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index);
-  return stats.allocated_bytes[0];
+// Allocated bytes (StatType::AGGREGATE, index 0). `auto`: the stats types moved between
+// libtorch releases (c10::cuda::CUDACachingAllocator -> c10::CachingDeviceAllocator).
+int64_t cuda_allocated(c10::DeviceIndex index, bool peak) {
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index);
+  return peak ? stats.allocated_bytes[0].peak : stats.allocated_bytes[0].current;
 }
 }  // namespace
 #endif
 
 int64_t DeviceMemory::current() const {
 #ifdef SLIMFIT_WITH_TORCH_CUDA
-  if (device_.is_cuda()) return allocated(device_.index()).current;
+  if (device_.is_cuda()) return cuda_allocated(device_.index(), /*peak=*/false);
 #endif
   return snapshot().current;
 }
 
 int64_t DeviceMemory::peak() const {
 #ifdef SLIMFIT_WITH_TORCH_CUDA
-  if (device_.is_cuda()) return allocated(device_.index()).peak;
+  if (device_.is_cuda()) return cuda_allocated(device_.index(), /*peak=*/true);
 #endif
   return snapshot().peak;
 }

@@ -1,6 +1,7 @@
 #include "ops/functional.h"
 
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
 
 #include <cmath>
 
@@ -11,7 +12,7 @@ namespace {
 
 // SlimFit only changes what is kept for backward; with no graph to build, the plain op runs.
 bool builds_graph(std::initializer_list<const at::Tensor*> ts) {
-  if (!at::GradMode::is_enabled()) return false;
+  if (!c10::GradMode::is_enabled()) return false;
   for (const at::Tensor* t : ts)
     if (t->defined() && t->requires_grad()) return true;
   return false;
