@@ -11,8 +11,9 @@
 #
 # Usage: benchmarks/peer_hf.sh
 # Env: PEER_BATCH (32), PEER_SEQ (128), PEER_STEPS (4 timed HF steps, the first is warm-up;
-#      one more, untimed, is profiled for memory), PEER_THREADS (2), PEER_SLIMFIT_REPS (2 runs
-#      of each slimfit row), SLIMFIT_BIN
+#      one more, untimed, is profiled for memory), PEER_THREADS (2), PEER_SLIMFIT_REPS (1 run
+#      of each slimfit row), PEER_SLIMFIT_WARM (3 warm steps timed after the measured one),
+#      SLIMFIT_BIN
 #      (default: a private copy of build/slimfit, so a rebuild during the run cannot change it).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,7 +22,8 @@ batch="${PEER_BATCH:-32}"
 seq_len="${PEER_SEQ:-128}"
 steps="${PEER_STEPS:-4}"
 threads="${PEER_THREADS:-2}"
-reps="${PEER_SLIMFIT_REPS:-2}"
+reps="${PEER_SLIMFIT_REPS:-1}"
+warm="${PEER_SLIMFIT_WARM:-3}"
 model_dir="$root/.assets/minilm"
 venv="$root/.venv-peer"
 out="$root/benchmarks/results/peer.json"
@@ -69,7 +71,8 @@ for method in baseline slimfit; do
     slimfit) args=(--freeze-ratio 0.9) ;;
   esac
   for ((i = 0; i < reps; i++)); do
-    "$bin" memory --model "$model_dir" --batch "$batch" --seq "$seq_len" "${args[@]}" --json \
+    "$bin" memory --model "$model_dir" --batch "$batch" --seq "$seq_len" "${args[@]}" \
+      --time-steps "$warm" --json \
       >"$work/sf-$method-$i.json"
     echo "peer_hf: slimfit $method run $i: $(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print("peak %.1f MiB, step %.2f s" % (j["peak_bytes"]/2**20, j["step_seconds"]))' "$work/sf-$method-$i.json")" >&2
   done
@@ -95,10 +98,10 @@ for method, freeze, compress in (("baseline", 0.0, False), ("slimfit", 0.9, True
         "peak_bytes": first["peak_bytes"],
         "step_seconds": statistics.median(times),
         "step_seconds_runs": times,
-        "first_step_seconds": statistics.median(times),
-        "step_seconds_kind": "median over separate processes of `slimfit memory`'s one timed "
-                             "step (the first step after building the model: forward, loss, "
-                             "backward, AdamW step)",
+        "first_step_seconds": statistics.median(r["first_step_seconds"] for r in runs),
+        "step_seconds_kind": "median over separate processes of `slimfit memory --time-steps "
+                             "N`: the mean of N warm steps after the measured one (forward, "
+                             "loss, backward, AdamW step)",
         "weights_bytes": first["weights_bytes"],
         "grad_bytes": first["grad_bytes"],
         "optimizer_bytes": first["optimizer_bytes"],
@@ -139,12 +142,11 @@ report = {
         "bytes alive when the step starts (see peer_hf.py). Both count tensor storage bytes, "
         "not RSS or allocator slack; HF's RSS is reported separately as an extra.",
         "Time: the HF row's step_seconds is the mean of its steps 2..N (step 1 is warm-up, "
-        "reported as first_step_seconds). slimfit memory times exactly one step, the first "
-        "after building the model (no warm-up), so slimfit's step_seconds include one-time "
-        "costs and step_vs_hf is tilted in HF's favour; first_step_vs_hf compares cold step "
-        "with cold step (HF's first step also allocates AdamW state lazily, slimfit allocates "
-        "it before the timed step). Everything is timed from the forward pass to the end of "
-        "the optimizer step.",
+        "reported as first_step_seconds). slimfit's step_seconds is the mean of its warm steps "
+        "after the measured one (--time-steps); first_step_vs_hf compares cold step with cold "
+        "step (HF's first step also allocates AdamW state lazily, slimfit allocates it before "
+        "the timed step). Everything is timed from the forward pass to the end of the "
+        "optimizer step.",
         "Both sides: same shapes, dropout 0.1 on (the checkpoint's config), attention mask all "
         "ones, token_type_ids zeros, random token ids and labels from a fixed seed (the two "
         "sides draw different ids; with a full mask the cost does not depend on their values). "
@@ -161,8 +163,8 @@ for r in rows:
     print("| %s | %s | %.1f | %.2fx | %.2f | %.2fx | %.2f | %.2fx |" % (
         r["framework"], r["method"], mib(r["peak_bytes"]), r["peak_vs_hf"], r["step_seconds"],
         r["step_vs_hf"], r["first_step_seconds"], r["first_step_vs_hf"]))
-print("\nstep s: HF = mean of its steps 2..N; slimfit = median of `slimfit memory` runs, each one "
-      "timed first step. first step s: the first step after building the model on both sides.")
+print("\nstep s: HF = mean of its steps 2..N; slimfit = mean of its warm steps (--time-steps). "
+      "first step s: the first step after building the model on both sides.")
 s = rows[2]
 print(f"\nslimfit vs HF full fine-tuning: {1 / s['peak_vs_hf']:.2f}x less peak memory, "
       f"step time {s['step_vs_hf']:.2f}x HF's; slimfit vs its own baseline: "

@@ -21,6 +21,7 @@ for np in $ranks; do
   for method in baseline freeze_only compress_only slimfit; do
     args=$(train_method_args "$method" "$r")
     out="$work/$model-$method-np$np.json"
+    [ -f "$out" ] && continue  # already measured: delete scaling_runs/ to measure again
     # shellcheck disable=SC2086
     mpirun --allow-run-as-root --oversubscribe -np "$np" -x OMP_NUM_THREADS=1 \
       "$bin" train "model=$model" data=synthetic:4000 "steps=$steps" "batch=$((per_rank * np))" \

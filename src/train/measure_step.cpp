@@ -129,6 +129,7 @@ StepMemoryReport measure_training_step(const StepMemoryOptions& options) {
   counter.synchronize();
   report.step_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report.first_step_seconds = report.step_seconds;
   report.peak_bytes = counter.peak();
 
   if (!counter.is_cuda()) {
@@ -189,6 +190,7 @@ nlohmann::json to_json(const StepMemoryReport& r) {
   }
   j["step_seconds"] = r.step_seconds;
   j["timed_steps"] = std::max<int64_t>(r.options.time_steps, 1);
+  j["first_step_seconds"] = r.first_step_seconds;
   return j;
 }
 

@@ -44,7 +44,8 @@ struct StepMemoryReport {
   bool has_breakdown = false;
   int64_t peak_weights = 0, peak_optimizer = 0, peak_inputs = 0, peak_activations = 0,
           peak_gradients = 0, peak_workspace = 0;
-  double step_seconds = 0.0;
+  double step_seconds = 0.0;        // the measured step, or the mean of time_steps warm steps
+  double first_step_seconds = 0.0;  // the measured (first, cold) step
 };
 
 StepMemoryReport measure_training_step(const StepMemoryOptions& options);
