@@ -163,6 +163,34 @@ TEST_F(MemoryTest, FreezingReducesGradientsAndActivations) {
   EXPECT_LT(frozen.peak_bytes, base.peak_bytes);
 }
 
+// The premise of benchmarks/memory.py's per-layer extrapolation: with the other shapes fixed,
+// weights, optimizer state, gradients and saved activations grow by the same bytes per layer.
+TEST_F(MemoryTest, BytesAreLinearInTheNumberOfLayers) {
+  slimfit::train::StepMemoryOptions o;
+  o.model = "bert-tiny";
+  o.batch = 2;
+  o.seq = 32;
+  o.compress = false;
+  std::vector<slimfit::train::StepMemoryReport> r;
+  for (int64_t layers : {1, 2, 3}) {
+    o.layers = layers;
+    r.push_back(slimfit::train::measure_training_step(o));
+    EXPECT_EQ(r.back().layers, layers);
+  }
+  EXPECT_GT(r[1].weights_bytes, r[0].weights_bytes);
+  EXPECT_EQ(r[2].weights_bytes - r[1].weights_bytes, r[1].weights_bytes - r[0].weights_bytes);
+  EXPECT_EQ(r[2].optimizer_bytes - r[1].optimizer_bytes, r[1].optimizer_bytes - r[0].optimizer_bytes);
+  EXPECT_EQ(r[2].grad_bytes - r[1].grad_bytes, r[1].grad_bytes - r[0].grad_bytes);
+  EXPECT_GT(r[1].activation_bytes, r[0].activation_bytes);
+  EXPECT_EQ(r[2].activation_bytes - r[1].activation_bytes,
+            r[1].activation_bytes - r[0].activation_bytes);
+  o.layers = -1;
+  EXPECT_THROW(slimfit::train::measure_training_step(o), slimfit::Error);
+  o.layers = 0;
+  o.image_size = 64;  // a BERT model has no image size
+  EXPECT_THROW(slimfit::train::measure_training_step(o), slimfit::Error);
+}
+
 TEST_F(MemoryTest, RejectsBadOptions) {
   slimfit::train::StepMemoryOptions o;
   o.model = "no-such-model";
