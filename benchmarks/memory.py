@@ -6,15 +6,22 @@ allocator: exact live bytes of every tensor).
 What is measured and what is extrapolated:
 - Full 12-layer models are measured where a step fits this 2-core, 24 GiB machine in reasonable
   time (MEASURED below). Those rows have "measured": true.
-- Every other row is a per-layer extrapolation, "measured": false. At each sequence length the
-  1-layer and 2-layer models are measured at batch 8; every byte category of the peak is then
-  linear in the number of layers (one more layer = the 2-layer minus the 1-layer figure).
-  Weights, optimizer state and gradients do not depend on the batch; saved activations, inputs
-  and backward workspace are proportional to it (every op is per sample). So
-      activation(B, N) = B/8 * act8(N)
-      peak(B, N)       = static8(N) + B/8 * dynamic8(N)
-  The extrapolation is validated against every measured full-model point; the relative errors
-  are written into the JSON ("validation").
+- Every other row is an extrapolation, "measured": false, in two steps:
+  1. Layers. At each shape, the 1- and 2-layer models are measured at batch 8. Weights and
+     optimizer state are exactly linear in the number of layers (one more layer = the 2-layer
+     minus the 1-layer figure), and so are saved activations (exactly for the unfrozen methods;
+     for the frozen ones the randomly frozen set differs with depth, so within about 12%). The
+     peak is not: in a 1- or 2-layer model it falls in another phase of the step than in the
+     full model, so it is not extrapolated in layers.
+  2. Batch. Saved activations are proportional to the batch (every op is per sample); so is the
+     rest of the peak above weights + optimizer + activations (gradients in flight, backward
+     workspace such as decompressed tensors), taken from the full model measured at batch 8
+     (at the other shape of the same model, in proportion to its activations, where the full
+     model was not measured at this shape):
+         activation(B) = B/8 * act8
+         peak(B)       = weights + optimizer + B/8 * (act8 + rest8)
+  The layer step is checked against the full model at batch 8 and the batch step against the
+  full model at batch 32; the relative errors are written to memory_validation.json.
 - The paper's headline claims are restated as the number of 32 GiB GPUs that data parallelism
   needs for a global batch of 128 (the smallest g with peak(128/g) <= 32 GiB), baseline against
   slimfit. CPU fp32 eager figures; a GPU adds the CUDA context and cuBLAS workspace (not counted).
@@ -46,10 +53,10 @@ MEASURED = {("bert-base", 8, 128): None, ("bert-base", 32, 128): {"slimfit"},
             ("vit-b16", 8, 224): {"baseline", "slimfit"}}
 CACHE = os.path.join(ROOT, "benchmarks", "results", "memory_runs")
 METHODS = ["baseline", "freeze_only", "compress_only", "slimfit"]
+SAME_OPS = {"freeze_only": "baseline", "compress_only": "slimfit", "baseline": "freeze_only",
+            "slimfit": "compress_only"}
 LAYERS = 12
 GPU_BYTES = 32 * 2**30
-STATIC = ["weights", "optimizer", "gradients"]
-DYNAMIC = ["inputs", "activations", "workspace"]
 
 
 def method_args(method, r):
@@ -89,21 +96,36 @@ def per_layer(j1, j2, key_fn, n):
     return a + (n - 1) * (b - a)
 
 
-def extrapolate(j1, j2, batch, base_batch, n=LAYERS):
-    k = batch / base_batch
-    pb = lambda cats: (lambda j: sum(j["peak_breakdown"][c] for c in cats))
-    act = k * per_layer(j1, j2, lambda j: j["activation_bytes"], n)
-    peak = per_layer(j1, j2, pb(STATIC), n) + k * per_layer(j1, j2, pb(DYNAMIC), n)
-    breakdown = {c: (1 if c in STATIC else k) * per_layer(j1, j2, pb([c]), n)
-                 for c in STATIC + DYNAMIC}
-    return int(act), int(peak), {c: int(v) for c, v in breakdown.items()}
+class Extrapolation:
+    """The 12-layer step at any batch, from 1- and 2-layer runs at batch 8 (see the docstring)."""
+
+    def __init__(self, j1, j2, base_batch, full8=None, ref=None):
+        self.k0 = base_batch
+        lin = lambda key: per_layer(j1, j2, lambda j: j[key], LAYERS)
+        self.static = lin("weights_bytes") + lin("optimizer_bytes")
+        # Saved activations at batch 8: the full model's own when measured, else per layer.
+        self.act8 = full8["activation_bytes"] if full8 else lin("activation_bytes")
+        self.act8_layers = lin("activation_bytes")
+        if full8:  # the rest of the peak (gradients, workspace) at batch 8, measured
+            self.rest8 = full8["peak_bytes"] - self.static - full8["activation_bytes"]
+        elif ref:  # from the same method at the measured shape, in proportion to activations
+            self.rest8 = ref.rest8 * self.act8 / ref.act8
+        else:
+            self.rest8 = None  # activations only
+        self.source = ("full model at batch 8, scaled with batch" if full8 else
+                       "per-layer extrapolation at batch 8, scaled with batch")
+
+    def at(self, batch):
+        k = batch / self.k0
+        act = k * self.act8
+        return int(act), int(self.static + act + k * self.rest8)
 
 
-def gpus_needed(j1, j2, base_batch, global_batch=128):
+def gpus_needed(ex, global_batch=128):
     for g in range(1, global_batch + 1):
         if global_batch % g:
             continue
-        _, peak, _ = extrapolate(j1, j2, global_batch // g, base_batch)
+        _, peak = ex.at(global_batch // g)
         if peak <= GPU_BYTES:
             return g, peak
     return None, None
@@ -111,27 +133,58 @@ def gpus_needed(j1, j2, base_batch, global_batch=128):
 
 def main():
     quick = "--quick" in sys.argv
-    rows, validation, headline = [], [], []
+    rows, validation, headline, refs = [], [], [], {}
     base_batch = 8
     for model, spec in MODELS.items():
         r = spec["r"]
         for shape in spec["shapes"][:1] if quick else spec["shapes"]:
-            for method in METHODS:
+            for method in ["baseline", "slimfit", "freeze_only", "compress_only"]:
                 j1 = measure(model, base_batch, shape, method, r, layers=1)
                 j2 = measure(model, base_batch, shape, method, r, layers=2)
+                full8 = None
+                methods = MEASURED.get((model, base_batch, shape), ())
+                if methods is None or method in methods:
+                    full8 = measure(model, base_batch, shape, method, r)
+                    layered = Extrapolation(j1, j2, base_batch)
+                    validation.append({
+                        "model": model, "batch": base_batch, "seq": shape, "method": method,
+                        "check": "per-layer extrapolation of saved activations (1, 2 -> 12 "
+                                 "layers) against the full model",
+                        "activation_rel_error":
+                            layered.act8_layers / full8["activation_bytes"] - 1})
+                # Without a full-model point for this method, the rest of the peak comes from
+                # the same ops at the same freezing (freeze_only ~ baseline's stock ops,
+                # compress_only ~ slimfit's SlimFit ops), in proportion to activations.
+                ref = refs.get((model, method)) or refs.get((model, SAME_OPS[method]))
+                ex = Extrapolation(j1, j2, base_batch, full8, ref)
+                if full8:
+                    refs[(model, method)] = ex
                 for batch in BATCHES[:1] if quick else BATCHES:
-                    act, peak, bd = extrapolate(j1, j2, batch, base_batch)
+                    act, peak = ex.at(batch)
                     row = {"model": model, "batch": batch, "seq": shape, "method": method,
                            "freeze_ratio": 0.0 if method in ("baseline", "compress_only") else r,
                            "activation_bytes": act, "peak_bytes": peak, "measured": False,
-                           "peak_breakdown": bd, "source": "per-layer extrapolation"}
+                           "weights_bytes": int(per_layer(j1, j2, lambda j: j["weights_bytes"],
+                                                          LAYERS)),
+                           "optimizer_bytes": int(per_layer(
+                               j1, j2, lambda j: j["optimizer_bytes"], LAYERS)),
+                           "source": ex.source}
                     methods = MEASURED.get((model, batch, shape), ())
-                    if methods is None or method in methods:
+                    if (methods is None or method in methods) and batch != base_batch:
                         j = measure(model, batch, shape, method, r)
                         validation.append({
                             "model": model, "batch": batch, "seq": shape, "method": method,
+                            "check": "batch scaling from the batch-8 point against the full "
+                                     "model measured at this batch",
                             "activation_rel_error": act / j["activation_bytes"] - 1,
                             "peak_rel_error": peak / j["peak_bytes"] - 1})
+                    if batch == base_batch and full8:
+                        j = full8
+                    elif (methods is None or method in methods):
+                        j = measure(model, batch, shape, method, r)
+                    else:
+                        j = None
+                    if j:
                         row = {"model": model, "batch": batch, "seq": shape, "method": method,
                                "freeze_ratio": j["freeze_ratio"],
                                "activation_bytes": j["activation_bytes"],
@@ -142,11 +195,11 @@ def main():
                                "step_seconds": j["step_seconds"], "source": "slimfit memory"}
                     rows.append(row)
                 if shape == spec["shapes"][-1] and method in ("baseline", "slimfit"):
-                    g, peak = gpus_needed(j1, j2, base_batch)
+                    g, peak = gpus_needed(ex)
                     headline.append({"model": model, "seq": shape, "global_batch": 128,
                                      "method": method, "gpus_32gib": g,
                                      "peak_bytes_per_gpu": peak})
-    worst = max((max(abs(v["activation_rel_error"]), abs(v["peak_rel_error"]))
+    worst = max((max(abs(v["activation_rel_error"]), abs(v.get("peak_rel_error", 0)))
                  for v in validation), default=None)
     result = {"validation": validation, "max_abs_rel_error": worst,
               "headline_32gib_gpus": headline,
@@ -156,6 +209,7 @@ def main():
     if quick:
         print(json.dumps({"rows": rows, **result}, indent=2))
         return
+    rows.sort(key=lambda r: (r["model"], r["seq"], r["batch"], METHODS.index(r["method"])))
     with open(OUT, "w") as f:
         json.dump(rows, f, indent=2)
     with open(OUT_CHECK, "w") as f:
