@@ -9,9 +9,9 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
-#include <thread>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 
 #include "cli/args.h"
 #include "comm/communicator.h"
@@ -105,7 +105,8 @@ int run_prepare(int argc, char** argv) {
 
 int run_memory(int argc, char** argv) {
   Args args(argc, argv, 2, {"no-compress", "json"},
-            {"model", "batch", "seq", "freeze-ratio", "device", "seed", "layers", "image-size", "time-steps"});
+            {"model", "batch", "seq", "freeze-ratio", "device", "seed", "layers", "image-size",
+             "time-steps"});
   train::StepMemoryOptions options;
   options.model = args.get("model", options.model);
   options.batch = args.get_int("batch", options.batch);
@@ -132,7 +133,8 @@ int run_memory(int argc, char** argv) {
 void configure_threads() {
   if (std::getenv("OMP_NUM_THREADS")) return;
   int ranks_here = 1;
-  for (const char* var : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"}) {
+  for (const char* var :
+       {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"}) {
     if (const char* v = std::getenv(var)) {
       ranks_here = std::max(1, std::atoi(v));
       break;

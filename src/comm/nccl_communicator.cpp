@@ -2,13 +2,13 @@
 
 #include "comm/mpi_communicator.h"
 #include "common/error.h"
+#include "mem/device_memory.h"
 
 #ifdef SLIMFIT_WITH_NCCL
 #include <ATen/ATen.h>
 #include <cuda_runtime.h>
 #include <nccl.h>
 
-#include <cstdlib>
 #include <cstring>
 
 #ifdef SLIMFIT_WITH_TORCH_CUDA
@@ -61,9 +61,9 @@ class NcclCommunicator final : public Communicator {
     int devices = 0;
     check_cuda(cudaGetDeviceCount(&devices), "cudaGetDeviceCount");
     SLIMFIT_CHECK(devices > 0, "NCCL backend on rank ", mpi_->rank(), ": no CUDA device visible");
-    const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
-    if (!local) local = std::getenv("SLURM_LOCALID");
-    device_ = (local ? std::atoi(local) : mpi_->rank()) % devices;
+    // The same choice as the trainer's device (mem::resolve_device), so tensors and the NCCL
+    // communicator are on one GPU.
+    device_ = mem::local_rank(mpi_->rank()) % devices;
     check_cuda(cudaSetDevice(device_), "cudaSetDevice");
     ncclUniqueId id;
     if (mpi_->rank() == 0) check_nccl(ncclGetUniqueId(&id), "ncclGetUniqueId", 0);

@@ -121,8 +121,7 @@ models::Batch SyntheticDataset::get(const std::vector<int64_t>& indices) const {
       Rng mk(seed_, static_cast<uint64_t>(i), kMarkers);
       // Longer sequences get more markers (up to one per 16 tokens), so the task stays learnable
       // from random weights at any seq_len.
-      const int64_t count =
-          1 + mk.below(std::min<int64_t>(body, std::max<int64_t>(3, body / 16)));
+      const int64_t count = 1 + mk.below(std::min<int64_t>(body, std::max<int64_t>(3, body / 16)));
       for (int64_t m = 0; m < count; ++m) ids[r][1 + mk.below(body)] = marker_token(y);
     }
   } else {

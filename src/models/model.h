@@ -52,8 +52,7 @@ Classifier load_pretrained(const std::string& dir, int64_t num_labels);
 
 // Loads parameters by name from a safetensors file. Throws slimfit::Error naming the tensor on
 // a missing tensor (when strict) or a shape/dtype mismatch. Returns the names not found.
-std::vector<std::string> load_weights(ClassifierImpl& model, const std::string& path,
-                                      bool strict);
+std::vector<std::string> load_weights(ClassifierImpl& model, const std::string& path, bool strict);
 
 // A deterministic random batch of the model's input kind (for memory and speed measurement).
 // seq is the sequence length for BERT; ViT uses config.image_size.

@@ -18,13 +18,13 @@ struct TrainConfig {
   int64_t batch = 8;       // global batch (split across ranks)
   int64_t seq_len = 128;   // BERT sequence length
   int64_t grad_accum = 1;  // micro-batches per optimizer step (the freeze set is fixed)
-  double lr = 0.0;  // 0: automatic (5e-5 with pretrained weights, 1e-3 from random init)
+  double lr = 0.0;         // 0: automatic (5e-5 with pretrained weights, 1e-3 from random init)
   int64_t warmup_steps = 0;
   double weight_decay = 0.01;
   double freeze_ratio = 0.0;
   bool compress = true;
   bool offload_optimizer = false;  // frozen units' AdamW moments in pinned host memory (CUDA)
-  double dropout = -1.0;  // < 0: the model config's own
+  double dropout = -1.0;           // < 0: the model config's own
   uint64_t seed = 0;
   int64_t staleness = 0;  // ILS staleness bound (0: automatic)
   double exploration = 0.0;

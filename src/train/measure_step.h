@@ -18,7 +18,7 @@ struct StepMemoryOptions {
   int64_t batch = 4;
   int64_t seq = 128;  // BERT sequence length; ViT uses the config's image size
   double freeze_ratio = 0.0;
-  bool compress = true;  // SlimFit's compressed saved activations (false: stock ops)
+  bool compress = true;    // SlimFit's compressed saved activations (false: stock ops)
   int64_t layers = 0;      // > 0: override the model's number of encoder layers (extrapolation)
   int64_t image_size = 0;  // > 0: override a ViT's image size (pixels)
   std::string device = "cpu";

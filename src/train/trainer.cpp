@@ -292,8 +292,7 @@ void Trainer::run_step() {
     record.comm_bytes =
         comm::average_gradients(*comm_, all_params_, int64_t(config_.bucket_mb * 1024 * 1024))
             .bytes;
-    record.comm_seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - comm_start).count();
+    record.comm_seconds = since(comm_start);
     grad_sq(global_grad_sq);
   }
   record.lr = lr_at(step);
@@ -307,7 +306,7 @@ void Trainer::run_step() {
   record.control_bytes = coordinator_->control_bytes() - control_before;
   record.loss = loss_sum;
   record.peak_bytes = memory_->peak();
-  record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  record.seconds = since(start);
   records_.push_back(std::move(record));
   next_step_ = step + 1;
 }

@@ -48,8 +48,8 @@ struct TrainSummary {
   double mean_comm_seconds = 0.0;   // of which: the gradient all-reduce (0 on one rank)
   double mean_coord_seconds = 0.0;  // of which: the coordinator (decide + statistics)
   double comm_bytes_per_step = 0.0;
-  int64_t optimizer_bytes = 0;         // AdamW moments, all units
-  int64_t optimizer_device_bytes = 0;  // of which on the accelerator after the last step
+  int64_t optimizer_bytes = 0;          // AdamW moments, all units
+  int64_t optimizer_device_bytes = 0;   // of which on the accelerator after the last step
   double offload_bytes_per_step = 0.0;  // host <-> device state traffic (offload_optimizer)
   int world_size = 1;
   double trainable_fraction = 0.0;  // mean fraction of units trained per step
@@ -70,7 +70,7 @@ struct StepRecord {
   double seconds = 0.0;
   double comm_seconds = 0.0;   // in the gradient all-reduce
   double coord_seconds = 0.0;  // in the coordinator: mask decision, check, statistics
-  int64_t offload_bytes = 0;  // optimizer state moved host <-> device (note [optimizer offload])
+  int64_t offload_bytes = 0;   // optimizer state moved host <-> device (note [optimizer offload])
 };
 
 class Trainer {

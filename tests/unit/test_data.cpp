@@ -280,7 +280,7 @@ TEST_F(DataTest, PrepareTextRoundTrip) {
   EXPECT_EQ(all.label_names(), (std::vector<std::string>{"fresh", "plot", "rotten"}));
   models::Batch p = all.get({0});
   EXPECT_EQ(p.attention_mask[0].sum().item<int64_t>(), 9);  // [CLS] 7 tokens [SEP]
-  EXPECT_EQ(p.input_ids.size(1), 9);  // a batch is trimmed to its longest row
+  EXPECT_EQ(p.input_ids.size(1), 9);                        // a batch is trimmed to its longest row
   {
     h5::File f = h5::File::open(o.output);
     EXPECT_EQ(f.read_tensor("/input_ids")[0][15].item<int>(), 0);  // [PAD] in the file

@@ -179,7 +179,8 @@ TEST_F(MemoryTest, BytesAreLinearInTheNumberOfLayers) {
   }
   EXPECT_GT(r[1].weights_bytes, r[0].weights_bytes);
   EXPECT_EQ(r[2].weights_bytes - r[1].weights_bytes, r[1].weights_bytes - r[0].weights_bytes);
-  EXPECT_EQ(r[2].optimizer_bytes - r[1].optimizer_bytes, r[1].optimizer_bytes - r[0].optimizer_bytes);
+  EXPECT_EQ(r[2].optimizer_bytes - r[1].optimizer_bytes,
+            r[1].optimizer_bytes - r[0].optimizer_bytes);
   EXPECT_EQ(r[2].grad_bytes - r[1].grad_bytes, r[1].grad_bytes - r[0].grad_bytes);
   EXPECT_GT(r[1].activation_bytes, r[0].activation_bytes);
   EXPECT_EQ(r[2].activation_bytes - r[1].activation_bytes,
