@@ -28,4 +28,12 @@ inline bool ends_with(const std::string& s, const std::string& suffix) {
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// The first n names joined by ", ", then "... (K more)" when there are more.
+inline std::string join_first(const std::vector<std::string>& names, size_t n) {
+  std::string s;
+  for (size_t i = 0; i < names.size() && i < n; ++i) s += (i ? ", " : "") + names[i];
+  if (names.size() > n) s += ", ... (" + std::to_string(names.size() - n) + " more)";
+  return s;
+}
+
 }  // namespace slimfit

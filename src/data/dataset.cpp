@@ -1,11 +1,13 @@
 #include "data/dataset.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 
 #include "common/error.h"
+#include "common/log.h"
 #include "common/strings.h"
 #include "data/fashion_mnist.h"
 #include "data/text.h"
@@ -246,6 +248,100 @@ std::shared_ptr<Dataset> open_dataset(const std::string& spec, const models::Mod
   }
   throw Error(str_cat("unknown dataset '", spec, "' (not a built-in name, and no such file); ",
                       kAcceptedForms));
+}
+
+}  // namespace slimfit::data
+
+namespace slimfit::data {
+
+std::vector<int64_t> Dataset::all_labels() const {
+  std::vector<int64_t> out;
+  out.reserve(static_cast<size_t>(size()));
+  constexpr int64_t kChunk = 512;
+  for (int64_t begin = 0; begin < size(); begin += kChunk) {
+    std::vector<int64_t> chunk;
+    for (int64_t i = begin; i < std::min(size(), begin + kChunk); ++i) chunk.push_back(i);
+    const at::Tensor l = get(chunk).labels.to(at::kLong).contiguous();
+    out.insert(out.end(), l.data_ptr<int64_t>(), l.data_ptr<int64_t>() + l.numel());
+  }
+  return out;
+}
+
+std::vector<int64_t> parse_label_list(const std::string& text) {
+  auto label = [&](const std::string& s) {
+    char* end = nullptr;
+    errno = 0;
+    const long long v = std::strtoll(s.c_str(), &end, 10);
+    SLIMFIT_CHECK(!s.empty() && end && *end == '\0' && errno == 0 && v >= 0, "label list '", text,
+                  "': '", s, "' is not a label (a non-negative integer); expected e.g. 5-9 or 0,2,4");
+    return static_cast<int64_t>(v);
+  };
+  std::vector<int64_t> out;
+  for (const std::string& item : split_commas(text)) {
+    const size_t dash = item.find('-', 1);
+    if (dash == std::string::npos) {
+      out.push_back(label(item));
+      continue;
+    }
+    const int64_t lo = label(item.substr(0, dash)), hi = label(item.substr(dash + 1));
+    SLIMFIT_CHECK(lo <= hi, "label list '", text, "': range '", item, "' runs backwards");
+    for (int64_t v = lo; v <= hi; ++v) out.push_back(v);
+  }
+  SLIMFIT_CHECK(!out.empty(), "label list '", text, "' names no label");
+  std::vector<int64_t> sorted = out;
+  std::sort(sorted.begin(), sorted.end());
+  const auto dup = std::adjacent_find(sorted.begin(), sorted.end());
+  SLIMFIT_CHECK(dup == sorted.end(), "label list '", text, "' names label ",
+                dup == sorted.end() ? 0 : *dup, " twice");
+  return out;
+}
+
+LabelSubsetDataset::LabelSubsetDataset(std::shared_ptr<const Dataset> base,
+                                       std::vector<int64_t> classes)
+    : base_(std::move(base)), classes_(std::move(classes)) {
+  SLIMFIT_CHECK(!classes_.empty(), "a label subset needs at least one label");
+  relabel_.assign(static_cast<size_t>(base_->num_labels()), -1);
+  for (size_t k = 0; k < classes_.size(); ++k) {
+    const int64_t c = classes_[k];
+    SLIMFIT_CHECK(c >= 0 && c < base_->num_labels(), "classes: label ", c,
+                  " is outside the data set's labels [0, ", base_->num_labels(), ")");
+    relabel_[static_cast<size_t>(c)] = static_cast<int64_t>(k);
+  }
+  const std::vector<int64_t> base_labels = base_->all_labels();
+  for (size_t i = 0; i < base_labels.size(); ++i) {
+    const int64_t l = base_labels[i];
+    if (l >= 0 && l < int64_t(relabel_.size()) && relabel_[size_t(l)] >= 0) {
+      index_.push_back(static_cast<int64_t>(i));
+      labels_.push_back(relabel_[size_t(l)]);
+    }
+  }
+  SLIMFIT_CHECK(!index_.empty(), "classes: no example of the data set has any of the ",
+                classes_.size(), " chosen labels");
+}
+
+models::Batch LabelSubsetDataset::get(const std::vector<int64_t>& indices) const {
+  check_indices(indices, size(), "label subset");
+  std::vector<int64_t> base_indices;
+  base_indices.reserve(indices.size());
+  for (int64_t i : indices) base_indices.push_back(index_[size_t(i)]);
+  models::Batch b = base_->get(base_indices);
+  std::vector<int64_t> l;
+  l.reserve(indices.size());
+  for (int64_t i : indices) l.push_back(labels_[size_t(i)]);
+  b.labels = at::tensor(l, at::kLong);
+  return b;
+}
+
+std::vector<int64_t> LabelSubsetDataset::all_labels() const { return labels_; }
+
+std::shared_ptr<Dataset> open_dataset(const std::string& spec, const models::ModelConfig& cfg,
+                                      int64_t seq_len, uint64_t seed, const std::string& classes) {
+  std::shared_ptr<Dataset> d = open_dataset(spec, cfg, seq_len, seed);
+  if (classes.empty()) return d;
+  auto subset = std::make_shared<LabelSubsetDataset>(d, parse_label_list(classes));
+  log_info("data ", spec, ": classes ", classes, " keep ", subset->size(), " of ", d->size(),
+           " examples, relabelled 0..", subset->num_labels() - 1);
+  return subset;
 }
 
 }  // namespace slimfit::data

@@ -23,6 +23,9 @@ class Dataset {
   virtual int64_t num_labels() const = 0;
   // Stacks the examples at these indices into one batch (labels int64).
   virtual models::Batch get(const std::vector<int64_t>& indices) const = 0;
+  // Every example's label, in index order. The default stacks the examples in chunks; data sets
+  // that hold their labels override it.
+  virtual std::vector<int64_t> all_labels() const;
 };
 
 // Random examples whose label is learnable by a small model within ~100 steps. Example i is a
@@ -75,6 +78,34 @@ std::pair<std::vector<int64_t>, std::vector<int64_t>> kfold_indices(int64_t n, i
 // the model (more labels than cfg.num_labels, token ids outside the vocabulary, wrong arch).
 std::shared_ptr<Dataset> open_dataset(const std::string& spec, const models::ModelConfig& cfg,
                                       int64_t seq_len, uint64_t seed);
+
+// A label list: comma-separated labels and inclusive ranges, e.g. "5-9" or "0,2,4-6". Throws
+// slimfit::Error naming the text on a malformed item, a negative label, a reversed range or a
+// repeated label. The order is kept (it is the new label order of LabelSubsetDataset).
+std::vector<int64_t> parse_label_list(const std::string& text);
+
+// The examples of `base` whose label is in `classes`, relabelled by position in `classes`
+// (classes {5,7} turns label 5 into 0 and 7 into 1). num_labels() is classes.size(). Throws
+// slimfit::Error when a class is outside [0, base.num_labels()) or no example is left.
+class LabelSubsetDataset : public Dataset {
+ public:
+  LabelSubsetDataset(std::shared_ptr<const Dataset> base, std::vector<int64_t> classes);
+  int64_t size() const override { return static_cast<int64_t>(index_.size()); }
+  int64_t num_labels() const override { return static_cast<int64_t>(classes_.size()); }
+  models::Batch get(const std::vector<int64_t>& indices) const override;
+  std::vector<int64_t> all_labels() const override;
+
+ private:
+  std::shared_ptr<const Dataset> base_;
+  std::vector<int64_t> classes_;
+  std::vector<int64_t> index_;    // subset example -> base example
+  std::vector<int64_t> relabel_;  // base label -> new label (-1: dropped)
+  std::vector<int64_t> labels_;   // new labels, per subset example
+};
+
+// open_dataset(spec, ...) restricted to a label list ("" keeps every example and label).
+std::shared_ptr<Dataset> open_dataset(const std::string& spec, const models::ModelConfig& cfg,
+                                      int64_t seq_len, uint64_t seed, const std::string& classes);
 
 // The stateless 64-bit mixer used for per-example randomness (splitmix64 finaliser).
 uint64_t mix64(uint64_t x);

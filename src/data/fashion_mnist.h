@@ -37,6 +37,9 @@ class FashionMnistDataset : public Dataset {
 
   const at::Tensor& raw_images() const { return images_; }  // (N, 28, 28) uint8
   const at::Tensor& labels() const { return labels_; }      // (N) int64
+  std::vector<int64_t> all_labels() const override {
+    return {labels_.data_ptr<int64_t>(), labels_.data_ptr<int64_t>() + labels_.numel()};
+  }
   static const std::vector<std::string>& class_names();
 
   static constexpr double kMean = 0.2860;

@@ -67,6 +67,9 @@ class TextDataset : public Dataset {
   int64_t max_length() const { return input_ids_.size(1); }
   int64_t max_token_id() const { return max_token_id_; }
   const at::Tensor& labels() const { return labels_; }  // (N) int64
+  std::vector<int64_t> all_labels() const override {
+    return {labels_.data_ptr<int64_t>(), labels_.data_ptr<int64_t>() + labels_.numel()};
+  }
   const std::string& path() const { return path_; }
 
  private:

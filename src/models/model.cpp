@@ -34,13 +34,6 @@ std::vector<std::string> candidate_names(const std::string& name) {
   return out;
 }
 
-std::string join_first(const std::vector<std::string>& names, size_t n) {
-  std::string s;
-  for (size_t i = 0; i < names.size() && i < n; ++i) s += (i ? ", " : "") + names[i];
-  if (names.size() > n) s += str_cat(", ... (", names.size() - n, " more)");
-  return s;
-}
-
 bool is_head(const std::string& name) {
   return starts_with(name, "classifier.") || starts_with(name, "bert.pooler.");
 }

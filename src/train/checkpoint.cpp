@@ -4,11 +4,13 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/GradMode.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
 #include "ckpt/h5.h"
 #include "common/error.h"
+#include "common/strings.h"
 
 namespace slimfit::train {
 
@@ -100,6 +102,39 @@ CheckpointState load_checkpoint(const std::string& path, const TrainConfig& conf
   generator.set_state(f.read_tensor("/rng/torch_cpu"));
   state.next_step = f.read_int("/data/next_step");
   return state;
+}
+
+std::vector<std::string> load_initial_weights(const std::string& path,
+                                              models::ClassifierImpl& model,
+                                              const std::vector<std::string>& skip_prefixes) {
+  SLIMFIT_CHECK(std::filesystem::exists(path), "init: ", path,
+                " does not exist; init=PATH names a checkpoint written by slimfit train "
+                "checkpoint=PATH");
+  h5::File f = h5::File::open(path);
+  f.set_kind("checkpoint");
+  std::vector<std::pair<at::Tensor, at::Tensor>> copies;  // read and check all, then copy
+  std::vector<std::string> skipped;
+  for (const auto& item : model.named_parameters()) {
+    const std::string& name = item.key();
+    const bool skip = std::any_of(skip_prefixes.begin(), skip_prefixes.end(),
+                                  [&](const std::string& p) { return !p.empty() && starts_with(name, p); });
+    if (skip) {
+      skipped.push_back(name);
+      continue;
+    }
+    SLIMFIT_CHECK(f.exists("/weights/" + name), "init: ", path, " has no /weights/", name,
+                  " (a checkpoint of another model?); init_skip=", join_first(skip_prefixes, 8),
+                  " lists the parameters that start fresh");
+    at::Tensor t = f.read_tensor("/weights/" + name);
+    SLIMFIT_CHECK(t.sizes() == item.value().sizes(), "init: ", path, ": /weights/", name,
+                  " has shape ", t.sizes(), " but the model expects ", item.value().sizes(),
+                  " (a checkpoint of another model size? add the name to init_skip to start it "
+                  "fresh)");
+    copies.emplace_back(item.value(), std::move(t));
+  }
+  c10::NoGradGuard no_grad;
+  for (auto& [param, t] : copies) param.copy_(t);
+  return skipped;
 }
 
 }  // namespace slimfit::train

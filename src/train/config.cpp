@@ -119,6 +119,10 @@ const std::map<std::string, Field>& fields() {
       SLIMFIT_INT(stop_after, false),
       SLIMFIT_INT(eval_every, false),
       SLIMFIT_DOUBLE(eval_fraction, true),
+      SLIMFIT_STRING(classes, true),
+      SLIMFIT_STRING(eval_data, true),
+      SLIMFIT_STRING(init, true),
+      SLIMFIT_STRING(init_skip, true),
       SLIMFIT_INT(kfold, true),
       SLIMFIT_INT(fold, true),
       SLIMFIT_INT(max_eval, false),
@@ -191,6 +195,10 @@ void validate(const TrainConfig& c) {
   SLIMFIT_CHECK(c.kfold == 0 || c.kfold >= 2, "kfold must be 0 (off) or >= 2, got ", c.kfold);
   SLIMFIT_CHECK(c.kfold == 0 || (c.fold >= 0 && c.fold < c.kfold),
                 "fold must be in [0, kfold=", c.kfold, "), got ", c.fold);
+  SLIMFIT_CHECK(c.eval_data.empty() || c.kfold == 0, "eval_data=", c.eval_data,
+                " evaluates on a separate set; it cannot be combined with kfold=", c.kfold);
+  SLIMFIT_CHECK(c.init.empty() || c.resume.empty(), "init= (weights only, a new run) and resume= "
+                "(continue a run) exclude each other; set one");
   SLIMFIT_CHECK(c.stop_after >= 0, "stop_after must be >= 0, got ", c.stop_after);
   SLIMFIT_CHECK(c.log_every > 0, "log_every must be positive, got ", c.log_every);
   SLIMFIT_CHECK(c.device == "cpu" || c.device == "cuda", "device must be cpu or cuda, got '",

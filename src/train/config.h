@@ -13,6 +13,10 @@ namespace slimfit::train {
 struct TrainConfig {
   std::string model = "bert-tiny";  // built-in name or Hugging Face checkpoint directory
   std::string data = "synthetic";   // synthetic[:N] | PATH.h5 (slimfit prepare) | fashion-mnist
+  std::string classes;    // label list ("5-9", "0,2,4"): keep those examples, relabelled 0..k-1
+  std::string eval_data;  // a separate evaluation set (same forms as data; "" = split data)
+  std::string init;       // weights-only start from a slimfit checkpoint (fine-tuning)
+  std::string init_skip = "classifier";  // parameter-name prefixes that init leaves fresh
   int64_t steps = 0;                // total optimizer steps (0: use epochs)
   double epochs = 0.0;
   int64_t batch = 8;       // global batch (split across ranks)

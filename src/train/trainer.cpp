@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <numeric>
 #include <nlohmann/json.hpp>
 
 #include "ckpt/h5.h"
@@ -100,15 +101,25 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
   at::manual_seed(config_.seed);  // the same initial weights on every rank
   ModelSpec spec = resolve_model_spec(config_.model);
   if (config_.lr == 0) {  // automatic: a fine-tuning rate for pretrained weights
-    config_.lr = spec.weights.empty() ? 1e-3 : 5e-5;
-    log_info("lr=", config_.lr, " (automatic: ", spec.weights.empty() ? "random" : "pretrained",
+    const bool pretrained = !spec.weights.empty() || !config_.init.empty();
+    config_.lr = pretrained ? 5e-5 : 1e-3;
+    log_info("lr=", config_.lr, " (automatic: ", pretrained ? "pretrained" : "random",
              " weights; set lr=... to override)");
   }
   if (config_.dropout >= 0) {
     spec.config.hidden_dropout = config_.dropout;
     spec.config.attention_dropout = config_.dropout;
   }
-  dataset_ = data::open_dataset(config_.data, spec.config, config_.seq_len, config_.seed);
+  dataset_ =
+      data::open_dataset(config_.data, spec.config, config_.seq_len, config_.seed, config_.classes);
+  eval_dataset_ = dataset_;
+  if (!config_.eval_data.empty()) {  // a synthetic eval set gets its own examples (seed + 1)
+    eval_dataset_ = data::open_dataset(config_.eval_data, spec.config, config_.seq_len,
+                                       config_.seed + 1, config_.classes);
+    SLIMFIT_CHECK(eval_dataset_->num_labels() == dataset_->num_labels(), "eval_data=",
+                  config_.eval_data, " has ", eval_dataset_->num_labels(), " labels but data=",
+                  config_.data, " has ", dataset_->num_labels());
+  }
   spec.config.num_labels = config_.num_labels > 0 ? config_.num_labels : dataset_->num_labels();
   SLIMFIT_CHECK(spec.config.num_labels >= dataset_->num_labels(),
                 "num_labels=", spec.config.num_labels, " but the data set has ",
@@ -120,6 +131,12 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
       const auto fresh = models::load_weights(*model_, spec.weights, /*strict=*/false);
       log_info("loaded ", spec.weights, "; freshly initialised: ", fresh.size(), " tensors");
     }
+    if (!config_.init.empty()) {
+      const auto fresh =
+          load_initial_weights(config_.init, *model_, split_commas(config_.init_skip));
+      log_info("init: weights from ", config_.init, "; freshly initialised (init_skip=",
+               config_.init_skip, "): ", fresh.empty() ? "none" : join_first(fresh, 8));
+    }
     model_->to(device_);
   }
   model_->ops()->slimfit = config_.compress;
@@ -127,7 +144,12 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
   // Dropout streams differ per rank (rank 0's is the single-process one).
   at::manual_seed(config_.seed + 7919ull * uint64_t(comm_->rank()));
 
-  if (config_.kfold > 1) {
+  if (!config_.eval_data.empty()) {
+    train_indices_.resize(size_t(dataset_->size()));
+    eval_indices_.resize(size_t(eval_dataset_->size()));
+    std::iota(train_indices_.begin(), train_indices_.end(), int64_t{0});
+    std::iota(eval_indices_.begin(), eval_indices_.end(), int64_t{0});
+  } else if (config_.kfold > 1) {
     std::tie(train_indices_, eval_indices_) =
         data::kfold_indices(dataset_->size(), config_.kfold, config_.fold, config_.seed);
   } else {
@@ -327,7 +349,7 @@ EvalResult Trainer::evaluate() {
   for (size_t begin = 0; begin < indices.size(); begin += size_t(config_.batch)) {
     const size_t end = std::min(indices.size(), begin + size_t(config_.batch));
     std::vector<int64_t> chunk(indices.begin() + begin, indices.begin() + end);
-    models::Batch batch = dataset_->get(chunk).to(device_);
+    models::Batch batch = eval_dataset_->get(chunk).to(device_);
     const at::Tensor logits = model_->forward(batch);
     loss_sum += at::cross_entropy_loss(logits, batch.labels, {}, at::Reduction::Sum).item<double>();
     const at::Tensor pred = logits.argmax(-1);

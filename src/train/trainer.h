@@ -86,6 +86,8 @@ class Trainer {
 
   int64_t total_steps() const { return total_steps_; }
   int64_t next_step() const { return next_step_; }
+  int64_t train_size() const { return static_cast<int64_t>(train_indices_.size()); }
+  int64_t eval_size() const { return static_cast<int64_t>(eval_indices_.size()); }
   models::ClassifierImpl& model() { return *model_; }
   const std::vector<sched::Unit>& units() const { return units_; }
   const sched::IlsScheduler& scheduler() const { return *scheduler_; }
@@ -122,6 +124,7 @@ class Trainer {
   std::unique_ptr<coord::Coordinator> coordinator_;
   models::Classifier model_;
   std::shared_ptr<data::Dataset> dataset_;
+  std::shared_ptr<data::Dataset> eval_dataset_;  // dataset_ unless eval_data= is set
   std::vector<int64_t> train_indices_, eval_indices_;
   std::vector<sched::Unit> units_;
   std::vector<at::Tensor> all_params_;

@@ -197,6 +197,47 @@ TEST(Splits, KFoldDisjointCovering) {
 }
 
 // ---------------------------------------------------------------------------------------------
+TEST(LabelSubset, ParsesListsAndRangesInOrder) {
+  EXPECT_EQ(parse_label_list("5-9"), (std::vector<int64_t>{5, 6, 7, 8, 9}));
+  EXPECT_EQ(parse_label_list("3,0,7-8"), (std::vector<int64_t>{3, 0, 7, 8}));
+  EXPECT_NE(message_of([] { parse_label_list("4-2"); }).find("range '4-2' runs backwards"),
+            std::string::npos);
+  EXPECT_NE(message_of([] { parse_label_list("1,x"); }).find("'x' is not a label"),
+            std::string::npos);
+  EXPECT_NE(message_of([] { parse_label_list("1,2,1-3"); }).find("names label 1 twice"),
+            std::string::npos);
+  EXPECT_NE(message_of([] { parse_label_list(","); }).find("names no label"), std::string::npos);
+}
+
+TEST(LabelSubset, KeepsTheChosenLabelsRelabelledAndTheExamplesUnchanged) {
+  auto cfg = bert_cfg();  // 3 labels
+  auto base = std::make_shared<SyntheticDataset>(cfg, 300, 16, 11);
+  LabelSubsetDataset subset(base, {2, 0});  // 2 -> 0, 0 -> 1
+  std::vector<int64_t> expected_base, expected_labels;
+  for (int64_t i = 0; i < base->size(); ++i) {
+    if (base->label(i) == 2) expected_base.push_back(i), expected_labels.push_back(0);
+    if (base->label(i) == 0) expected_base.push_back(i), expected_labels.push_back(1);
+  }
+  ASSERT_EQ(subset.size(), int64_t(expected_base.size()));
+  EXPECT_EQ(subset.num_labels(), 2);
+  EXPECT_EQ(subset.all_labels(), expected_labels);
+  // The default all_labels (via get) agrees with the synthetic set's own labels.
+  const std::vector<int64_t> base_labels = base->all_labels();
+  for (int64_t i = 0; i < base->size(); ++i) ASSERT_EQ(base_labels[size_t(i)], base->label(i));
+  std::vector<int64_t> picked(size_t(subset.size()));
+  std::iota(picked.begin(), picked.end(), int64_t{0});
+  const models::Batch got = subset.get(picked);
+  const models::Batch want = base->get(expected_base);
+  EXPECT_TRUE(at::equal(got.input_ids, want.input_ids));
+  EXPECT_EQ(std::vector<int64_t>(got.labels.data_ptr<int64_t>(),
+                                 got.labels.data_ptr<int64_t>() + got.labels.numel()),
+            expected_labels);
+  EXPECT_NE(message_of([&] { LabelSubsetDataset(base, {1, 3}); })
+                .find("label 3 is outside the data set's labels [0, 3)"),
+            std::string::npos);
+  EXPECT_THROW(subset.get({subset.size()}), Error);
+}
+
 TEST(Csv, QuotesCommasNewlines) {
   const std::string csv =
       "\xEF\xBB\xBF"

@@ -179,6 +179,71 @@ TEST(Trainer, NanLossStopsAndLeavesTheLastCheckpointIntact) {
   EXPECT_EQ(resumed.next_step(), 5);
 }
 
+TEST(Trainer, InitCopiesWeightsExceptTheSkippedHeadAndRefusesAnotherModel) {
+  const std::string ck = temp_path("init.h5");
+  TrainConfig a = tiny(3);
+  a.checkpoint = ck;
+  Trainer first(a);
+  first.run();
+  const auto trained = weights_of(first);
+
+  TrainConfig b = tiny(3);
+  b.seed = 99;  // another fresh initialisation, so copied and fresh tensors differ
+  Trainer fresh_run(b);
+  const auto fresh = weights_of(fresh_run);
+  b.init = ck;
+  Trainer from_init(b);
+  size_t copied = 0, skipped = 0;
+  for (const auto& [name, w] : weights_of(from_init)) {
+    if (name.rfind("classifier", 0) == 0) {
+      EXPECT_TRUE(at::equal(w, fresh.at(name))) << name;
+      EXPECT_FALSE(at::equal(w, trained.at(name))) << name;
+      ++skipped;
+    } else {
+      EXPECT_TRUE(at::equal(w, trained.at(name))) << name;
+      ++copied;
+    }
+  }
+  EXPECT_EQ(skipped, 2u);  // classifier.weight and .bias
+  EXPECT_GT(copied, 10u);
+  // The run starts at step 0 with a fresh optimizer: init is not resume.
+  EXPECT_EQ(from_init.next_step(), 0);
+
+  TrainConfig other = tiny(3);
+  other.model = "vit-tiny";
+  other.init = ck;
+  try {
+    Trainer t(other);
+    FAIL() << "init loaded a checkpoint of another model";
+  } catch (const slimfit::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("has no /weights/vit."), std::string::npos) << e.what();
+  }
+  TrainConfig both = tiny(3);
+  both.init = ck;
+  both.resume = ck;
+  EXPECT_THROW(slimfit::train::validate(both), slimfit::Error);
+  TrainConfig missing = tiny(3);
+  missing.init = temp_path("no-such-init.h5");
+  EXPECT_THROW(Trainer{missing}, slimfit::Error);
+}
+
+TEST(Trainer, EvalDataAndClassesPickTheSets) {
+  TrainConfig c = tiny(2);
+  c.data = "synthetic:400";
+  c.eval_data = "synthetic:96";
+  c.num_labels = 0;
+  Trainer whole(c);
+  EXPECT_EQ(whole.train_size(), 400);
+  EXPECT_EQ(whole.eval_size(), 96);
+  c.classes = "1";  // one label of bert-tiny's two: roughly half of each set
+  Trainer one(c);
+  EXPECT_GT(one.train_size(), 100);
+  EXPECT_LT(one.train_size(), 300);
+  EXPECT_EQ(one.model().config().num_labels, 1);
+  c.kfold = 3;
+  EXPECT_THROW(slimfit::train::validate(c), slimfit::Error);
+}
+
 TEST(TrainConfig, RejectsBadKeysAndValues) {
   TrainConfig c;
   EXPECT_THROW(slimfit::train::set_key(c, "lrr", "1e-3", "test"), slimfit::Error);
