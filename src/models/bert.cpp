@@ -68,8 +68,10 @@ BertForSequenceClassificationImpl::BertForSequenceClassificationImpl(const Model
     list->push_back(layers.back());
   }
   encoder->register_module("layer", list);
-  auto pool = bert->register_module("pooler", std::make_shared<torch::nn::Module>());
-  pooler = pool->register_module("dense", Dense(H, H, std));
+  if (c.pooling == "cls") {
+    auto pool = bert->register_module("pooler", std::make_shared<torch::nn::Module>());
+    pooler = pool->register_module("dense", Dense(H, H, std));
+  }
   classifier = register_module("classifier", Dense(H, c.num_labels, std));
 }
 
@@ -102,6 +104,7 @@ BertOutput BertForSequenceClassificationImpl::encode(const at::Tensor& input_ids
   for (auto& layer : layers) h = layer(h, mask);
 
   using namespace at::indexing;
+  if (!pooler) return {h, at::Tensor()};      // pooling "mean": no pooler
   at::Tensor first = h.index({Slice(), 0});  // (B, H)
   at::Tensor pooled = at::tanh(pooler(first, cfg));
   return {h, pooled};
@@ -109,7 +112,15 @@ BertOutput BertForSequenceClassificationImpl::encode(const at::Tensor& input_ids
 
 at::Tensor BertForSequenceClassificationImpl::forward(const Batch& batch) {
   BertOutput out = encode(batch.input_ids, batch.token_type_ids, batch.attention_mask);
-  at::Tensor pooled = ops::dropout(out.pooler_output, config_.hidden_dropout, is_training(), *ops_);
+  at::Tensor features = out.pooler_output;
+  if (config_.pooling == "mean") {  // (B, H): sum over unmasked tokens / their count
+    const at::Tensor& h = out.last_hidden_state;
+    at::Tensor m = batch.attention_mask.defined()
+                       ? batch.attention_mask.to(h.device(), h.scalar_type()).unsqueeze(-1)
+                       : at::ones({h.size(0), h.size(1), 1}, h.options());
+    features = (h * m).sum(1) / m.sum(1).clamp_min(1.0);
+  }
+  at::Tensor pooled = ops::dropout(features, config_.hidden_dropout, is_training(), *ops_);
   return classifier(pooled, *ops_);  // (B, num_labels)
 }
 

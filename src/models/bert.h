@@ -35,7 +35,7 @@ TORCH_MODULE(BertLayer);
 
 struct BertOutput {
   at::Tensor last_hidden_state;  // (B, L, H)
-  at::Tensor pooler_output;      // (B, H)
+  at::Tensor pooler_output;      // (B, H); undefined with pooling "mean" (no pooler)
 };
 
 class BertForSequenceClassificationImpl : public ClassifierImpl {
@@ -51,7 +51,8 @@ class BertForSequenceClassificationImpl : public ClassifierImpl {
   Embedding word_embeddings{nullptr}, position_embeddings{nullptr}, token_type_embeddings{nullptr};
   LayerNorm embeddings_norm{nullptr};
   std::vector<BertLayer> layers;
-  Dense pooler{nullptr}, classifier{nullptr};
+  Dense pooler{nullptr};  // null with pooling "mean"
+  Dense classifier{nullptr};
 };
 
 }  // namespace slimfit::models

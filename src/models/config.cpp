@@ -80,6 +80,8 @@ void validate_config(const ModelConfig& c) {
     SLIMFIT_CHECK(c.pad_token_id >= 0 && c.pad_token_id < c.vocab_size, "model config '", c.name,
                   "': pad_token_id ", c.pad_token_id, " is outside the vocabulary [0, ",
                   c.vocab_size, ")");
+    SLIMFIT_CHECK(c.pooling == "cls" || c.pooling == "mean", "model config '", c.name,
+                  "': pooling must be cls or mean, got '", c.pooling, "'");
   } else {
     SLIMFIT_CHECK(c.patch_size > 0 && c.image_size > 0 && c.image_size % c.patch_size == 0 &&
                       c.num_channels > 0,

@@ -26,6 +26,11 @@ struct ModelConfig {
   int64_t max_position_embeddings = 512;
   int64_t type_vocab_size = 2;
   int64_t pad_token_id = 0;
+  // The classifier's input: "cls" (tanh pooler on [CLS], Hugging Face's
+  // BertForSequenceClassification) or "mean" (mean of the last hidden states over unmasked
+  // tokens, how sentence-transformers checkpoints such as all-MiniLM-L6-v2 were trained; the
+  // model then has no pooler).
+  std::string pooling = "cls";
   // ViT
   int64_t image_size = 224;
   int64_t patch_size = 16;

@@ -102,6 +102,7 @@ const std::map<std::string, Field>& fields() {
         [](const TrainConfig& c) { return std::string(c.offload_optimizer ? "true" : "false"); },
         false}},
       SLIMFIT_DOUBLE(dropout, true),
+      SLIMFIT_STRING(pooling, true),
       {"seed",
        {[](TrainConfig& c, const std::string& v, const std::string& o) {
           const int64_t s = parse_int("seed", v, o);
@@ -186,6 +187,8 @@ void validate(const TrainConfig& c) {
   SLIMFIT_CHECK(c.weight_decay >= 0, "weight_decay must be >= 0, got ", c.weight_decay);
   SLIMFIT_CHECK(c.freeze_ratio >= 0 && c.freeze_ratio < 1, "freeze_ratio must be in [0, 1), got ",
                 c.freeze_ratio);
+  SLIMFIT_CHECK(c.pooling.empty() || c.pooling == "cls" || c.pooling == "mean",
+                "pooling must be cls or mean (empty: the model's own), got '", c.pooling, "'");
   SLIMFIT_CHECK(c.dropout < 1, "dropout must be < 1 (negative: the model's own), got ", c.dropout);
   SLIMFIT_CHECK(c.exploration >= 0 && c.exploration < 1, "exploration must be in [0, 1), got ",
                 c.exploration);

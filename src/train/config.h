@@ -29,6 +29,7 @@ struct TrainConfig {
   bool compress = true;
   bool offload_optimizer = false;  // frozen units' AdamW moments in pinned host memory (CUDA)
   double dropout = -1.0;           // < 0: the model config's own
+  std::string pooling;             // BERT classifier input: cls | mean ("" = the model's, cls)
   uint64_t seed = 0;
   int64_t staleness = 0;  // ILS staleness bound (0: automatic)
   double exploration = 0.0;

@@ -106,6 +106,7 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
     log_info("lr=", config_.lr, " (automatic: ", pretrained ? "pretrained" : "random",
              " weights; set lr=... to override)");
   }
+  if (!config_.pooling.empty()) spec.config.pooling = config_.pooling;
   if (config_.dropout >= 0) {
     spec.config.hidden_dropout = config_.dropout;
     spec.config.attention_dropout = config_.dropout;

@@ -287,6 +287,32 @@ TEST(Models, DropoutActsOnlyInTrainMode) {
 
 // ---------------------------------------------------------------- Hugging Face numerics
 
+TEST(Models, MeanPoolingAveragesUnmaskedTokensAndHasNoPooler) {
+  at::manual_seed(3);
+  ModelConfig c = builtin_config("bert-tiny");
+  c.pooling = "mean";
+  auto model = std::dynamic_pointer_cast<BertForSequenceClassificationImpl>(make_model(c));
+  ASSERT_TRUE(model);
+  for (const auto& item : model->named_parameters())
+    EXPECT_EQ(item.key().find("pooler"), std::string::npos) << item.key();
+  model->eval();
+  at::NoGradGuard no_grad;
+  Batch b = synthetic_batch(c, 3, 12, 5);
+  b.attention_mask = at::ones({3, 12}, at::kLong);
+  b.attention_mask.index_put_({1, at::indexing::Slice(7, at::indexing::None)}, 0);  // padding
+  const at::Tensor logits = model->forward(b);
+  const at::Tensor h = model->encode(b.input_ids, b.token_type_ids, b.attention_mask)
+                           .last_hidden_state;
+  for (int64_t i = 0; i < 3; ++i) {
+    const int64_t n = b.attention_mask[i].sum().item<int64_t>();
+    const at::Tensor mean = h[i].narrow(0, 0, n).mean(0);
+    const at::Tensor want = at::linear(mean, model->classifier->weight, model->classifier->bias);
+    EXPECT_TRUE(at::allclose(logits[i], want, 1e-5, 1e-6)) << "row " << i;
+  }
+  c.pooling = "max";
+  EXPECT_THROW(make_model(c), slimfit::Error);
+}
+
 TEST(HuggingFace, SmallBertLogitsAndGradients) {
   SafetensorsFile io = read_safetensors_file(kFixtures + "/bert_small/io.safetensors");
   Batch batch;
