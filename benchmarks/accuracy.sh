@@ -9,7 +9,11 @@
 # Knobs (environment): ACC_FOLDS (3), ACC_STEPS (120), ACC_BATCH (32), ACC_SEQ (40), ACC_LR (1e-4),
 #   ACC_R (0.9), ACC_JOBS (2 runs at once, ACC_THREADS threads each, default 1),
 #   ACC_FOLD_METHODS (methods that run folds 1..k-1; default all four; each method's n_runs and
-#   std are over the folds it ran).
+#   std are over the folds it ran), ACC_METHODS (methods run at all; default all four),
+#   ACC_POOLING (mean, the default: the masked mean of the last hidden states, how
+#   all-MiniLM-L6-v2 was trained; cls: Hugging Face's tanh pooler on [CLS]), ACC_RESULT (the
+#   output file under benchmarks/results/, default accuracy.json). Runs are named
+#   rt-POOLING-sSTEPS-METHOD-foldF, so runs of other settings never mix.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=methods.sh
@@ -17,6 +21,9 @@ source "$root/benchmarks/methods.sh"
 bin="${SLIMFIT_BIN:-$root/build/slimfit}"
 folds="${ACC_FOLDS:-3}" steps="${ACC_STEPS:-120}" batch="${ACC_BATCH:-32}" seq="${ACC_SEQ:-40}"
 lr="${ACC_LR:-1e-4}" r="${ACC_R:-0.9}" jobs="${ACC_JOBS:-2}" threads="${ACC_THREADS:-1}"
+pooling="${ACC_POOLING:-mean}"
+all_methods="${ACC_METHODS:-baseline freeze_only compress_only slimfit}"
+prefix="rt-$pooling-s$steps" result="$root/benchmarks/results/${ACC_RESULT:-accuracy.json}"
 runs="$root/benchmarks/results/accuracy_runs"
 mkdir -p "$runs"
 
@@ -30,34 +37,37 @@ fi
 one_run() {  # method fold
   local method=$1 fold=$2 args
   args=$(train_method_args "$method" "$r")
-  local out="$runs/rt-$method-fold$fold.json"
+  local out="$runs/$prefix-$method-fold$fold.json"
   [ -f "$out" ] && return 0
   # shellcheck disable=SC2086
   OMP_NUM_THREADS=$threads "$bin" train model=minilm "data=$data" "steps=$steps" "batch=$batch" \
     "lr=$lr" warmup_steps=$((steps / 10)) dropout=0.1 seed=0 "kfold=$folds" "fold=$fold" \
-    log_every=20 $args --summary "$out.tmp" > "$runs/rt-$method-fold$fold.log" 2>&1
+    "pooling=$pooling" log_every=20 $args --summary "$out.tmp" \
+    > "$runs/$prefix-$method-fold$fold.log" 2>&1
   mv "$out.tmp" "$out"
-  echo "rt $method fold $fold: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["final_accuracy"])' "$out")%"
+  echo "$prefix $method fold $fold: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["final_accuracy"])' "$out")%"
 }
 export -f one_run train_method_args
-export bin data steps batch lr r folds threads runs
+export bin data steps batch lr r folds threads runs pooling prefix
 
 # Every method runs fold 0; folds 1.. run for ACC_FOLD_METHODS (default: all four methods).
-fold_methods="${ACC_FOLD_METHODS:-baseline freeze_only compress_only slimfit}"
+fold_methods="${ACC_FOLD_METHODS:-$all_methods}"
 for fold in $(seq 0 $((folds - 1))); do
-  for method in baseline freeze_only compress_only slimfit; do
+  for method in $all_methods; do
     if [ "$fold" = 0 ] || [[ " $fold_methods " == *" $method "* ]]; then echo "$method $fold"; fi
   done
 done | xargs -P "$jobs" -L 1 bash -c 'one_run "$0" "$1"'
 
-python3 - "$runs" "$folds" "$steps" "$batch" "$seq" "$lr" "$r" <<'PY' | tee "$root/benchmarks/results/accuracy.json"
+python3 - "$runs" "$folds" "$steps" "$batch" "$seq" "$lr" "$r" "$prefix" "$pooling" <<'PY' | tee "$result"
 import json, os, statistics, sys
-runs, folds, steps, batch, seq, lr, r = sys.argv[1:8]
+runs, folds, steps, batch, seq, lr, r, prefix, pooling = sys.argv[1:10]
 folds = int(folds)
 methods = {}
 for m in ["baseline", "freeze_only", "compress_only", "slimfit"]:
-    s = [json.load(open(p)) for p in (f"{runs}/rt-{m}-fold{f}.json" for f in range(folds))
+    s = [json.load(open(p)) for p in (f"{runs}/{prefix}-{m}-fold{f}.json" for f in range(folds))
          if os.path.exists(p)]
+    if not s:
+        continue
     acc = [x["final_accuracy"] for x in s]
     methods[m] = {"accuracy_mean": statistics.mean(acc),
                   "accuracy_std": statistics.stdev(acc) if len(acc) > 1 else None,
@@ -66,11 +76,13 @@ for m in ["baseline", "freeze_only", "compress_only", "slimfit"]:
                   "peak_bytes": max(x["peak_bytes"] for x in s),
                   "trainable_fraction": statistics.mean(x["trainable_fraction"] for x in s)}
 print(json.dumps({
-    "task": "rotten_tomatoes", "model": "all-MiniLM-L6-v2",
+    "task": "rotten_tomatoes", "model": "all-MiniLM-L6-v2", "pooling": pooling, "steps": int(steps),
+    "variant": f"{pooling} pooling, {steps} steps",
     "n_runs": min(x["n_runs"] for x in methods.values()),
     "protocol": f"{folds}-fold cross-validation over all 12,808 snippets; each run trains {steps} "
                 f"steps at batch {batch}, seq_len {seq}, lr {lr} (warm-up 10%, linear decay), "
-                f"freeze_ratio {r} for freeze_only/slimfit, and is evaluated on its whole held-out "
+                f"freeze_ratio {r} for freeze_only/slimfit, the classifier on {pooling} pooling, and "
+                f"is evaluated on its whole held-out "
                 f"fold; accuracy in percent; std is the sample std over folds",
     "methods": methods}, indent=2))
 PY

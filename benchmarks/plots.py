@@ -29,6 +29,7 @@ optimizer state and saved activations as measured separately; these are not all 
 same moment, so their sum can exceed the peak, which is then drawn as a black tick.
 """
 import argparse
+import glob
 import json
 import os
 import shutil
@@ -122,11 +123,24 @@ def memory_rows(results_dir, name):
 
 
 def accuracy_tasks(results_dir):
-    data = load_json(os.path.join(results_dir, "accuracy.json"))
-    if data is None:
-        return None
-    tasks = data if isinstance(data, list) else [data]
-    return [t for t in tasks if isinstance(t, dict) and isinstance(t.get("methods"), dict)]
+    """accuracy.json first (the headline task), then every accuracy_*.json (other tasks and
+    protocol variants: accuracy_fashion_mnist.json, accuracy_pooling_cls.json, ...)."""
+    files = [os.path.join(results_dir, "accuracy.json")] + sorted(
+        glob.glob(os.path.join(results_dir, "accuracy_*.json")))
+    tasks = []
+    for path in files:
+        data = load_json(path)
+        if data is None:
+            continue
+        for t in data if isinstance(data, list) else [data]:
+            if isinstance(t, dict) and isinstance(t.get("methods"), dict):
+                tasks.append(t)
+    return tasks or None
+
+
+def task_text(t):
+    variant = f"\n{t['variant']}" if t.get("variant") else ""
+    return f"{t.get('task', '?')}\n{t.get('model', '')}{variant}"
 
 
 def scaling_rows(results_dir):
@@ -340,8 +354,8 @@ def plot_accuracy(results_dir, out_dir):
         for x, y, e in zip(xs, ys, es):
             ax.text(x, y + e + 0.5, f"{y:.1f}", ha="center", va="bottom", fontsize=7)
     ax.set_xticks(range(len(tasks)))
-    ax.set_xticklabels([f"{t.get('task', '?')}\n{t.get('model', '')} (n = {t.get('n_runs', '?')})"
-                        for t in tasks], fontsize=8)
+    ax.set_xticklabels([f"{task_text(t)}\n(n = {t.get('n_runs', '?')})" for t in tasks],
+                       fontsize=7)
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 105)
     ax.set_title("Accuracy per method: mean and sample std over runs", fontsize=10)
@@ -483,12 +497,13 @@ def accuracy_table(results_dir):
             mean, std = v.get("accuracy_mean"), v.get("accuracy_std")
             delta = "" if base is None or mean is None or m == "baseline" else \
                 f"{(mean - base) * scale:+.1f}"
-            out.append([t.get("task", "?"), t.get("model", "?"), label(m),
+            out.append([t.get("task", "?"), t.get("model", "?"), t.get("variant", ""), label(m),
                         "n/a" if mean is None else
-                        f"{mean * scale:.1f} ± {(std or 0.0) * scale:.1f}",
-                        delta, t.get("n_runs", "?")])
+                        f"{mean * scale:.1f} ± {(std or 0.0) * scale:.1f}" if std is not None
+                        else f"{mean * scale:.1f}",
+                        delta, v.get("n_runs", t.get("n_runs", "?"))])
     return "Accuracy (%; mean ± sample std over runs):\n\n" + table(
-        ["task", "model", "method", "accuracy", "vs baseline (points)", "runs"], out)
+        ["task", "model", "protocol", "method", "accuracy", "vs baseline (points)", "runs"], out)
 
 
 def scaling_table(results_dir):

@@ -273,7 +273,8 @@ std::vector<int64_t> parse_label_list(const std::string& text) {
     errno = 0;
     const long long v = std::strtoll(s.c_str(), &end, 10);
     SLIMFIT_CHECK(!s.empty() && end && *end == '\0' && errno == 0 && v >= 0, "label list '", text,
-                  "': '", s, "' is not a label (a non-negative integer); expected e.g. 5-9 or 0,2,4");
+                  "': '", s,
+                  "' is not a label (a non-negative integer); expected e.g. 5-9 or 0,2,4");
     return static_cast<int64_t>(v);
   };
   std::vector<int64_t> out;

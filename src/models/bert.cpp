@@ -104,7 +104,7 @@ BertOutput BertForSequenceClassificationImpl::encode(const at::Tensor& input_ids
   for (auto& layer : layers) h = layer(h, mask);
 
   using namespace at::indexing;
-  if (!pooler) return {h, at::Tensor()};      // pooling "mean": no pooler
+  if (!pooler) return {h, at::Tensor()};     // pooling "mean": no pooler
   at::Tensor first = h.index({Slice(), 0});  // (B, H)
   at::Tensor pooled = at::tanh(pooler(first, cfg));
   return {h, pooled};

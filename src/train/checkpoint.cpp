@@ -116,8 +116,9 @@ std::vector<std::string> load_initial_weights(const std::string& path,
   std::vector<std::string> skipped;
   for (const auto& item : model.named_parameters()) {
     const std::string& name = item.key();
-    const bool skip = std::any_of(skip_prefixes.begin(), skip_prefixes.end(),
-                                  [&](const std::string& p) { return !p.empty() && starts_with(name, p); });
+    const bool skip =
+        std::any_of(skip_prefixes.begin(), skip_prefixes.end(),
+                    [&](const std::string& p) { return !p.empty() && starts_with(name, p); });
     if (skip) {
       skipped.push_back(name);
       continue;

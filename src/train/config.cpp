@@ -200,7 +200,8 @@ void validate(const TrainConfig& c) {
                 "fold must be in [0, kfold=", c.kfold, "), got ", c.fold);
   SLIMFIT_CHECK(c.eval_data.empty() || c.kfold == 0, "eval_data=", c.eval_data,
                 " evaluates on a separate set; it cannot be combined with kfold=", c.kfold);
-  SLIMFIT_CHECK(c.init.empty() || c.resume.empty(), "init= (weights only, a new run) and resume= "
+  SLIMFIT_CHECK(c.init.empty() || c.resume.empty(),
+                "init= (weights only, a new run) and resume= "
                 "(continue a run) exclude each other; set one");
   SLIMFIT_CHECK(c.stop_after >= 0, "stop_after must be >= 0, got ", c.stop_after);
   SLIMFIT_CHECK(c.log_every > 0, "log_every must be positive, got ", c.log_every);

@@ -17,7 +17,7 @@ struct TrainConfig {
   std::string eval_data;  // a separate evaluation set (same forms as data; "" = split data)
   std::string init;       // weights-only start from a slimfit checkpoint (fine-tuning)
   std::string init_skip = "classifier";  // parameter-name prefixes that init leaves fresh
-  int64_t steps = 0;                // total optimizer steps (0: use epochs)
+  int64_t steps = 0;                     // total optimizer steps (0: use epochs)
   double epochs = 0.0;
   int64_t batch = 8;       // global batch (split across ranks)
   int64_t seq_len = 128;   // BERT sequence length

@@ -9,8 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <numeric>
 #include <nlohmann/json.hpp>
+#include <numeric>
 
 #include "ckpt/h5.h"
 #include "comm/bucketer.h"
@@ -117,9 +117,9 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
   if (!config_.eval_data.empty()) {  // a synthetic eval set gets its own examples (seed + 1)
     eval_dataset_ = data::open_dataset(config_.eval_data, spec.config, config_.seq_len,
                                        config_.seed + 1, config_.classes);
-    SLIMFIT_CHECK(eval_dataset_->num_labels() == dataset_->num_labels(), "eval_data=",
-                  config_.eval_data, " has ", eval_dataset_->num_labels(), " labels but data=",
-                  config_.data, " has ", dataset_->num_labels());
+    SLIMFIT_CHECK(eval_dataset_->num_labels() == dataset_->num_labels(),
+                  "eval_data=", config_.eval_data, " has ", eval_dataset_->num_labels(),
+                  " labels but data=", config_.data, " has ", dataset_->num_labels());
   }
   spec.config.num_labels = config_.num_labels > 0 ? config_.num_labels : dataset_->num_labels();
   SLIMFIT_CHECK(spec.config.num_labels >= dataset_->num_labels(),
@@ -135,8 +135,9 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
     if (!config_.init.empty()) {
       const auto fresh =
           load_initial_weights(config_.init, *model_, split_commas(config_.init_skip));
-      log_info("init: weights from ", config_.init, "; freshly initialised (init_skip=",
-               config_.init_skip, "): ", fresh.empty() ? "none" : join_first(fresh, 8));
+      log_info("init: weights from ", config_.init,
+               "; freshly initialised (init_skip=", config_.init_skip,
+               "): ", fresh.empty() ? "none" : join_first(fresh, 8));
     }
     model_->to(device_);
   }

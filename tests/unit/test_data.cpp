@@ -232,8 +232,9 @@ TEST(LabelSubset, KeepsTheChosenLabelsRelabelledAndTheExamplesUnchanged) {
   EXPECT_EQ(std::vector<int64_t>(got.labels.data_ptr<int64_t>(),
                                  got.labels.data_ptr<int64_t>() + got.labels.numel()),
             expected_labels);
-  EXPECT_NE(message_of([&] { LabelSubsetDataset(base, {1, 3}); })
-                .find("label 3 is outside the data set's labels [0, 3)"),
+  EXPECT_NE(message_of([&] {
+              LabelSubsetDataset(base, {1, 3});
+            }).find("label 3 is outside the data set's labels [0, 3)"),
             std::string::npos);
   EXPECT_THROW(subset.get({subset.size()}), Error);
 }

@@ -301,8 +301,8 @@ TEST(Models, MeanPoolingAveragesUnmaskedTokensAndHasNoPooler) {
   b.attention_mask = at::ones({3, 12}, at::kLong);
   b.attention_mask.index_put_({1, at::indexing::Slice(7, at::indexing::None)}, 0);  // padding
   const at::Tensor logits = model->forward(b);
-  const at::Tensor h = model->encode(b.input_ids, b.token_type_ids, b.attention_mask)
-                           .last_hidden_state;
+  const at::Tensor h =
+      model->encode(b.input_ids, b.token_type_ids, b.attention_mask).last_hidden_state;
   for (int64_t i = 0; i < 3; ++i) {
     const int64_t n = b.attention_mask[i].sum().item<int64_t>();
     const at::Tensor mean = h[i].narrow(0, 0, n).mean(0);
