@@ -74,7 +74,7 @@ def summarise(method):
 methods = {m: summarise(m) for m in ["baseline", "freeze_only", "compress_only", "slimfit"]}
 pre = json.load(open(f"{runs}/pretrain.json"))
 print(json.dumps({
-    "task": "fashion_mnist_transfer", "model": "vit-tiny (pretrained in this project)",
+    "task": "fashion_mnist_transfer", "model": "vit-tiny",
     "n_runs": seeds, "variant": f"pretrained in-project on classes 0-4, {steps} steps",
     "label": "ViT pretrained inside slimfit on Fashion-MNIST classes 0-4, fine-tuned on classes "
              "5-9; not an ImageNet-pretrained ViT (none is reachable from these machines)",

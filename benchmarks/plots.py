@@ -138,6 +138,12 @@ def accuracy_tasks(results_dir):
     return tasks or None
 
 
+def runs_text(t):
+    n = sorted({v.get("n_runs", t.get("n_runs", "?")) for v in t["methods"].values()
+                if isinstance(v, dict)}, key=str)
+    return "-".join(str(x) for x in (n if len(n) < 2 else [n[0], n[-1]]))
+
+
 def task_text(t):
     variant = f"\n{t['variant']}" if t.get("variant") else ""
     return f"{t.get('task', '?')}\n{t.get('model', '')}{variant}"
@@ -354,7 +360,7 @@ def plot_accuracy(results_dir, out_dir):
         for x, y, e in zip(xs, ys, es):
             ax.text(x, y + e + 0.5, f"{y:.1f}", ha="center", va="bottom", fontsize=7)
     ax.set_xticks(range(len(tasks)))
-    ax.set_xticklabels([f"{task_text(t)}\n(n = {t.get('n_runs', '?')})" for t in tasks],
+    ax.set_xticklabels([f"{task_text(t)}\n(runs per method: {runs_text(t)})" for t in tasks],
                        fontsize=7)
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 105)
