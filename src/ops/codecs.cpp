@@ -2,8 +2,10 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
+#include <utility>
 
 #include "common/error.h"
 
@@ -142,7 +144,8 @@ at::Tensor scales_aten(const at::Tensor& xf, const IntSpec& s, std::int64_t grou
   return at::where(scale == 0, at::ones_like(scale), scale);
 }
 
-Packed pack_int_aten(const at::Tensor& x, const IntSpec& s, Packed p) {
+// group: the absmax scale's group (mode 1), in flat elements.
+Packed pack_int_aten(const at::Tensor& x, const IntSpec& s, std::int64_t group, Packed p) {
   at::Tensor xf = x.reshape({-1}).to(at::kFloat);
   const std::int64_t n = xf.numel();
   at::Tensor v;
@@ -151,7 +154,6 @@ Packed pack_int_aten(const at::Tensor& x, const IntSpec& s, Packed p) {
       v = xf * s.mul;
       break;
     case 1: {
-      const std::int64_t group = group_of(s, x.sizes());
       p.aux = scales_aten(xf, s, group);
       at::Tensor per_elem = p.aux.repeat_interleave(group).narrow(0, 0, n);
       v = xf / per_elem;
@@ -175,7 +177,8 @@ Packed pack_int_aten(const at::Tensor& x, const IntSpec& s, Packed p) {
   return p;
 }
 
-at::Tensor unpack_int_aten(const Packed& p, const IntSpec& s) {
+// group: the absmax scale's group (mode 1), in flat elements.
+at::Tensor unpack_int_aten(const Packed& p, const IntSpec& s, std::int64_t group) {
   const std::int64_t n = numel_of(p.shape);
   at::Tensor q;
   if (s.bits == 8) {
@@ -190,7 +193,6 @@ at::Tensor unpack_int_aten(const Packed& p, const IntSpec& s) {
       y = q.to(at::kFloat) / s.mul;
       break;
     case 1: {
-      const std::int64_t group = group_of(s, p.shape);
       y = q.to(at::kFloat) * p.aux.repeat_interleave(group).narrow(0, 0, n);
       break;
     }
@@ -228,6 +230,65 @@ at::Tensor pack_gelu_aten(const at::Tensor& x, Codec c) {
   return at::cat(planes);
 }
 
+// ---- Chunked ATen packing ------------------------------------------------------------------
+// Note [ATen chunking]: the ATen fallback (CPU) builds its codes through full-size int32 and
+// int64 temporaries: for the 3-bit GELU code about 9x the fp32 input's bytes are alive at once,
+// which made a compressed forward's peak higher than the stock one on small models. pack()
+// therefore packs the flat input in chunks of tl_aten_chunk elements and writes each chunk's
+// bytes into place. Chunks start at multiples of 8 elements (whole bytes of 1-, 2- and 4-bit
+// codes) and of the scale group (absmax codecs), so the result equals one-shot packing byte for
+// byte (test Codecs.ChunkedAtenPackingIsByteIdentical).
+
+thread_local std::int64_t tl_aten_chunk = std::int64_t{1} << 16;
+
+// The largest multiple of `unit` (>= 1) not above the chunk size, and at least `unit`.
+std::int64_t chunk_of(std::int64_t unit) {
+  return std::max<std::int64_t>(unit, tl_aten_chunk / unit * unit);
+}
+
+at::Tensor pack_gelu_chunked(const at::Tensor& x, Codec c) {
+  const at::Tensor flat = x.reshape({-1});
+  const std::int64_t n = flat.numel();
+  if (n <= tl_aten_chunk) return pack_gelu_aten(flat, c);
+  const std::int64_t chunk = chunk_of(8);
+  at::Tensor out =
+      at::empty({packed_bytes(c, x.sizes(), x.scalar_type())}, x.options().dtype(at::kByte));
+  const std::int64_t plane = ceil_div(n, 8);
+  for (std::int64_t start = 0; start < n; start += chunk) {
+    const std::int64_t len = std::min(chunk, n - start);
+    const at::Tensor codes = gelu_codes_aten(flat.narrow(0, start, len), c);
+    if (c == Codec::kGeluDeriv2) {
+      at::Tensor bytes = pack_groups(codes, 2);
+      out.narrow(0, start / 4, bytes.numel()).copy_(bytes);
+      continue;
+    }
+    for (int k = 0; k < 3; ++k) {
+      at::Tensor bytes = pack_groups(codes.__rshift__(k).bitwise_and(1), 1);
+      out.narrow(0, k * plane + start / 8, bytes.numel()).copy_(bytes);
+    }
+  }
+  return out;
+}
+
+Packed pack_int_chunked(const at::Tensor& x, const IntSpec& s, Packed p) {
+  const at::Tensor flat = x.reshape({-1});
+  const std::int64_t n = flat.numel();
+  const std::int64_t group = s.mode == 1 ? group_of(s, x.sizes()) : 1;
+  if (n <= tl_aten_chunk) return pack_int_aten(flat, s, group, std::move(p));
+  const std::int64_t chunk = chunk_of(8 * group);
+  const int per_byte = s.bits == 8 ? 1 : 2;
+  p.data = at::empty({ceil_div(n, per_byte)},
+                     x.options().dtype(s.bits == 8 && s.qmin < 0 ? at::kChar : at::kByte));
+  if (s.mode == 1) p.aux = at::empty({ceil_div(n, group)}, x.options().dtype(at::kFloat));
+  for (std::int64_t start = 0; start < n; start += chunk) {
+    const std::int64_t len = std::min(chunk, n - start);
+    Packed q = pack_int_aten(flat.narrow(0, start, len), s, group, Packed{});
+    p.data.narrow(0, start / per_byte, q.data.numel()).copy_(q.data);
+    if (s.mode == 1) p.aux.narrow(0, start / group, q.aux.numel()).copy_(q.aux);
+  }
+  return p;
+}
+
 at::Tensor gelu_apply_aten(const Packed& p, const at::Tensor& grad) {
   const std::int64_t n = numel_of(p.shape);
   at::Tensor codes;
@@ -245,6 +306,56 @@ at::Tensor gelu_apply_aten(const Packed& p, const at::Tensor& grad) {
           .to(grad.device());
   at::Tensor d = levels.index_select(0, codes.to(at::kLong)).view(p.shape);
   return (grad.to(at::kFloat) * d).to(grad.scalar_type());
+}
+
+// The decoding side of note [ATen chunking]: chunk by chunk into the output, so the int32/int64
+// temporaries of the backward pass stay small as well.
+Packed chunk_of_packed(const Packed& p, std::int64_t start, std::int64_t len, int bits,
+                       std::int64_t group) {
+  Packed q;
+  q.codec = p.codec;
+  q.dtype = p.dtype;
+  q.shape = {len};
+  if (p.codec == Codec::kGeluDeriv3) {  // three bit planes of ceil(n/8) bytes each
+    const std::int64_t plane = ceil_div(numel_of(p.shape), 8), bytes = ceil_div(len, 8);
+    q.data =
+        at::cat({p.data.narrow(0, start / 8, bytes), p.data.narrow(0, plane + start / 8, bytes),
+                 p.data.narrow(0, 2 * plane + start / 8, bytes)});
+    return q;
+  }
+  const std::int64_t per_byte = 8 / bits;
+  q.data = p.data.narrow(0, start / per_byte, ceil_div(len, per_byte));
+  if (p.aux.defined()) q.aux = p.aux.narrow(0, start / group, ceil_div(len, group));
+  return q;
+}
+
+at::Tensor unpack_int_chunked(const Packed& p, const IntSpec& s) {
+  const std::int64_t n = numel_of(p.shape);
+  const std::int64_t group = s.mode == 1 ? group_of(s, p.shape) : 1;
+  if (n <= tl_aten_chunk) return unpack_int_aten(p, s, group).view(p.shape);
+  const std::int64_t chunk = chunk_of(8 * group);
+  at::Tensor out = at::empty({n}, p.data.options().dtype(p.dtype));
+  for (std::int64_t start = 0; start < n; start += chunk) {
+    const std::int64_t len = std::min(chunk, n - start);
+    out.narrow(0, start, len)
+        .copy_(unpack_int_aten(chunk_of_packed(p, start, len, s.bits, group), s, group));
+  }
+  return out.view(p.shape);
+}
+
+at::Tensor gelu_apply_chunked(const Packed& p, const at::Tensor& grad) {
+  const std::int64_t n = numel_of(p.shape);
+  if (n <= tl_aten_chunk) return gelu_apply_aten(p, grad);
+  const std::int64_t chunk = chunk_of(8);
+  const int bits = p.codec == Codec::kGeluDeriv2 ? 2 : 1;
+  const at::Tensor g = grad.reshape({-1});
+  at::Tensor out = at::empty({n}, grad.options());
+  for (std::int64_t start = 0; start < n; start += chunk) {
+    const std::int64_t len = std::min(chunk, n - start);
+    out.narrow(0, start, len)
+        .copy_(gelu_apply_aten(chunk_of_packed(p, start, len, bits, 1), g.narrow(0, start, len)));
+  }
+  return out.view(grad.sizes());
 }
 
 // ---- CUDA kernels --------------------------------------------------------------------------
@@ -354,7 +465,7 @@ Packed pack(const at::Tensor& x_in, Codec codec) {
                  "gelu_code_pack");
 #endif
     } else {
-      p.data = pack_gelu_aten(x, codec);
+      p.data = pack_gelu_chunked(x, codec);
     }
     return p;
   }
@@ -376,7 +487,12 @@ Packed pack(const at::Tensor& x_in, Codec codec) {
 #endif
     return p;
   }
-  return pack_int_aten(x, s, std::move(p));
+  return pack_int_chunked(x, s, std::move(p));
+}
+
+std::int64_t set_aten_pack_chunk(std::int64_t elements) {
+  SLIMFIT_CHECK(elements > 0, "set_aten_pack_chunk: chunk must be positive, got ", elements);
+  return std::exchange(tl_aten_chunk, elements);
 }
 
 at::Tensor unpack(const Packed& p) {
@@ -404,7 +520,7 @@ at::Tensor unpack(const Packed& p) {
     return y;
 #endif
   }
-  return unpack_int_aten(p, s);
+  return unpack_int_chunked(p, s);
 }
 
 at::Tensor gelu_grad_from_code(const Packed& p, const at::Tensor& grad_in) {
@@ -423,7 +539,7 @@ at::Tensor gelu_grad_from_code(const Packed& p, const at::Tensor& grad_in) {
     return out;
 #endif
   }
-  return gelu_apply_aten(p, grad);
+  return gelu_apply_chunked(p, grad);
 }
 
 at::Tensor pack_mask_bits(const at::Tensor& mask_in) {

@@ -55,6 +55,10 @@ at::Tensor gelu_grad_from_code(const Packed& p, const at::Tensor& grad);
 // The bytes pack() keeps for a tensor of this shape and dtype (the formulas of the table above).
 std::int64_t packed_bytes(Codec codec, at::IntArrayRef shape, at::ScalarType dtype);
 
+// The chunk (flat elements) in which the ATen (CPU) fallback of pack() works, this thread; the
+// bytes do not depend on it (note [ATen chunking] in codecs.cpp). Returns the previous value.
+std::int64_t set_aten_pack_chunk(std::int64_t elements);
+
 // Boolean mask <-> 1 bit per element (element j of byte i at bit j), ceil(n/8) bytes.
 at::Tensor pack_mask_bits(const at::Tensor& mask);
 at::Tensor unpack_mask_bits(const at::Tensor& bits, at::IntArrayRef shape);

@@ -199,6 +199,44 @@ TEST(Codecs, NamesRoundTripAndUnknownNameThrows) {
   EXPECT_THROW(ops::pack(torch::ones({3}, at::kInt), Codec::kInt8Row), slimfit::Error);
 }
 
+// The ATen fallback packs in chunks (note [ATen chunking]); the bytes must not depend on the
+// chunk size. Odd element counts, rows that straddle chunks and a chunk smaller than a row.
+TEST(Codecs, ChunkedAtenPackingIsByteIdentical) {
+  torch::manual_seed(11);
+  for (int i = 0; i <= static_cast<int>(Codec::kGeluDeriv3); ++i) {
+    const auto c = static_cast<Codec>(i);
+    if (c == Codec::kLossless || c == Codec::kTopK10) continue;
+    for (const std::vector<int64_t>& shape :
+         {std::vector<int64_t>{3, 37, 129}, std::vector<int64_t>{5, 1001}}) {
+      at::Tensor x = torch::randn(shape) * 3;
+      if (std::string(ops::codec_name(c)).rfind("uint8_prob", 0) == 0) x = x.softmax(-1);
+      const int64_t before = ops::set_aten_pack_chunk(int64_t{1} << 40);  // one shot
+      const ops::Packed whole = ops::pack(x, c);
+      for (int64_t chunk : {int64_t{8}, int64_t{100}, int64_t{4096}}) {
+        ops::set_aten_pack_chunk(chunk);
+        const ops::Packed parts = ops::pack(x, c);
+        EXPECT_TRUE(at::equal(parts.data, whole.data))
+            << ops::codec_name(c) << " chunk " << chunk << " shape " << x.sizes();
+        EXPECT_EQ(parts.aux.defined(), whole.aux.defined()) << ops::codec_name(c);
+        if (whole.aux.defined()) {
+          EXPECT_TRUE(at::equal(parts.aux, whole.aux)) << ops::codec_name(c) << " chunk " << chunk;
+        }
+        EXPECT_EQ(parts.nbytes(), ops::packed_bytes(c, x.sizes(), x.scalar_type()));
+        // Decoding in chunks gives the one-shot values exactly.
+        const at::Tensor grad = torch::randn(shape);
+        const bool gelu = c == Codec::kGeluDeriv2 || c == Codec::kGeluDeriv3;
+        const at::Tensor got = gelu ? ops::gelu_grad_from_code(whole, grad) : ops::unpack(whole);
+        ops::set_aten_pack_chunk(int64_t{1} << 40);
+        const at::Tensor want = gelu ? ops::gelu_grad_from_code(whole, grad) : ops::unpack(whole);
+        EXPECT_TRUE(at::equal(got, want)) << ops::codec_name(c) << " decode, chunk " << chunk;
+        EXPECT_EQ(got.sizes(), x.sizes());
+      }
+      ops::set_aten_pack_chunk(before);
+    }
+  }
+  EXPECT_THROW(ops::set_aten_pack_chunk(0), slimfit::Error);
+}
+
 // CPU (ATen) and CUDA (kernels) must give the same bytes for the same input.
 class CpuCudaBytes : public ::testing::TestWithParam<std::tuple<Codec, at::ScalarType>> {};
 
