@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 
 #include "common/error.h"
 #include "common/log.h"
@@ -189,13 +190,20 @@ const char* kAcceptedForms =
     "(made by prepare_text), \"fashion-mnist\", \"fashion-mnist:train\", "
     "\"fashion-mnist:test\", \"fashion-mnist:test:/dir\"";
 
-int64_t parse_count(const std::string& s, const std::string& spec) {
+// A whole decimal integer (all of s, in range), or nullopt.
+std::optional<int64_t> parse_integer(const std::string& s) {
   char* end = nullptr;
   errno = 0;
-  long long v = std::strtoll(s.c_str(), &end, 10);
-  SLIMFIT_CHECK(!s.empty() && end && *end == '\0' && errno == 0 && v > 0, "dataset '", spec, "': '",
-                s, "' is not a positive example count; ", kAcceptedForms);
+  const long long v = std::strtoll(s.c_str(), &end, 10);
+  if (s.empty() || !end || *end != '\0' || errno != 0) return std::nullopt;
   return static_cast<int64_t>(v);
+}
+
+int64_t parse_count(const std::string& s, const std::string& spec) {
+  const std::optional<int64_t> v = parse_integer(s);
+  SLIMFIT_CHECK(v && *v > 0, "dataset '", spec, "': '", s, "' is not a positive example count; ",
+                kAcceptedForms);
+  return *v;
 }
 
 void check_fits(const Dataset& d, const models::ModelConfig& cfg, const std::string& spec) {
@@ -250,10 +258,6 @@ std::shared_ptr<Dataset> open_dataset(const std::string& spec, const models::Mod
                       kAcceptedForms));
 }
 
-}  // namespace slimfit::data
-
-namespace slimfit::data {
-
 std::vector<int64_t> Dataset::all_labels() const {
   std::vector<int64_t> out;
   out.reserve(static_cast<size_t>(size()));
@@ -269,13 +273,10 @@ std::vector<int64_t> Dataset::all_labels() const {
 
 std::vector<int64_t> parse_label_list(const std::string& text) {
   auto label = [&](const std::string& s) {
-    char* end = nullptr;
-    errno = 0;
-    const long long v = std::strtoll(s.c_str(), &end, 10);
-    SLIMFIT_CHECK(!s.empty() && end && *end == '\0' && errno == 0 && v >= 0, "label list '", text,
-                  "': '", s,
+    const std::optional<int64_t> v = parse_integer(s);
+    SLIMFIT_CHECK(v && *v >= 0, "label list '", text, "': '", s,
                   "' is not a label (a non-negative integer); expected e.g. 5-9 or 0,2,4");
-    return static_cast<int64_t>(v);
+    return *v;
   };
   std::vector<int64_t> out;
   for (const std::string& item : split_commas(text)) {
@@ -301,19 +302,19 @@ LabelSubsetDataset::LabelSubsetDataset(std::shared_ptr<const Dataset> base,
                                        std::vector<int64_t> classes)
     : base_(std::move(base)), classes_(std::move(classes)) {
   SLIMFIT_CHECK(!classes_.empty(), "a label subset needs at least one label");
-  relabel_.assign(static_cast<size_t>(base_->num_labels()), -1);
+  std::vector<int64_t> relabel(static_cast<size_t>(base_->num_labels()), -1);  // base -> new
   for (size_t k = 0; k < classes_.size(); ++k) {
     const int64_t c = classes_[k];
     SLIMFIT_CHECK(c >= 0 && c < base_->num_labels(), "classes: label ", c,
                   " is outside the data set's labels [0, ", base_->num_labels(), ")");
-    relabel_[static_cast<size_t>(c)] = static_cast<int64_t>(k);
+    relabel[static_cast<size_t>(c)] = static_cast<int64_t>(k);
   }
   const std::vector<int64_t> base_labels = base_->all_labels();
   for (size_t i = 0; i < base_labels.size(); ++i) {
     const int64_t l = base_labels[i];
-    if (l >= 0 && l < int64_t(relabel_.size()) && relabel_[size_t(l)] >= 0) {
+    if (l >= 0 && l < int64_t(relabel.size()) && relabel[size_t(l)] >= 0) {
       index_.push_back(static_cast<int64_t>(i));
-      labels_.push_back(relabel_[size_t(l)]);
+      labels_.push_back(relabel[size_t(l)]);
     }
   }
   SLIMFIT_CHECK(!index_.empty(), "classes: no example of the data set has any of the ",

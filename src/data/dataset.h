@@ -98,9 +98,8 @@ class LabelSubsetDataset : public Dataset {
  private:
   std::shared_ptr<const Dataset> base_;
   std::vector<int64_t> classes_;
-  std::vector<int64_t> index_;    // subset example -> base example
-  std::vector<int64_t> relabel_;  // base label -> new label (-1: dropped)
-  std::vector<int64_t> labels_;   // new labels, per subset example
+  std::vector<int64_t> index_;   // subset example -> base example
+  std::vector<int64_t> labels_;  // new labels, per subset example
 };
 
 // open_dataset(spec, ...) restricted to a label list ("" keeps every example and label).
