@@ -256,15 +256,15 @@ at::Tensor pack_gelu_chunked(const at::Tensor& x, Codec c) {
   const std::int64_t plane = ceil_div(n, 8);
   for (std::int64_t start = 0; start < n; start += chunk) {
     const std::int64_t len = std::min(chunk, n - start);
-    const at::Tensor codes = gelu_codes_aten(flat.narrow(0, start, len), c);
+    const at::Tensor bytes = pack_gelu_aten(flat.narrow(0, start, len), c);
     if (c == Codec::kGeluDeriv2) {
-      at::Tensor bytes = pack_groups(codes, 2);
       out.narrow(0, start / 4, bytes.numel()).copy_(bytes);
       continue;
     }
+    const std::int64_t chunk_plane = ceil_div(len, 8);  // the chunk's own three bit planes
     for (int k = 0; k < 3; ++k) {
-      at::Tensor bytes = pack_groups(codes.__rshift__(k).bitwise_and(1), 1);
-      out.narrow(0, k * plane + start / 8, bytes.numel()).copy_(bytes);
+      out.narrow(0, k * plane + start / 8, chunk_plane)
+          .copy_(bytes.narrow(0, k * chunk_plane, chunk_plane));
     }
   }
   return out;
@@ -332,7 +332,7 @@ Packed chunk_of_packed(const Packed& p, std::int64_t start, std::int64_t len, in
 at::Tensor unpack_int_chunked(const Packed& p, const IntSpec& s) {
   const std::int64_t n = numel_of(p.shape);
   const std::int64_t group = s.mode == 1 ? group_of(s, p.shape) : 1;
-  if (n <= tl_aten_chunk) return unpack_int_aten(p, s, group).view(p.shape);
+  if (n <= tl_aten_chunk) return unpack_int_aten(p, s, group);
   const std::int64_t chunk = chunk_of(8 * group);
   at::Tensor out = at::empty({n}, p.data.options().dtype(p.dtype));
   for (std::int64_t start = 0; start < n; start += chunk) {
