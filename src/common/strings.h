@@ -23,6 +23,14 @@ inline bool starts_with(const std::string& s, const std::string& prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
 }
 
+// Whether s starts with any non-empty prefix in the list.
+inline bool starts_with_any(const std::string& s, const std::vector<std::string>& prefixes) {
+  for (const std::string& p : prefixes) {
+    if (!p.empty() && starts_with(s, p)) return true;
+  }
+  return false;
+}
+
 inline bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() &&
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;

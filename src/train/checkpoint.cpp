@@ -4,7 +4,6 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/GradMode.h>
 
-#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
@@ -116,10 +115,7 @@ std::vector<std::string> load_initial_weights(const std::string& path,
   std::vector<std::string> skipped;
   for (const auto& item : model.named_parameters()) {
     const std::string& name = item.key();
-    const bool skip =
-        std::any_of(skip_prefixes.begin(), skip_prefixes.end(),
-                    [&](const std::string& p) { return !p.empty() && starts_with(name, p); });
-    if (skip) {
+    if (starts_with_any(name, skip_prefixes)) {
       skipped.push_back(name);
       continue;
     }

@@ -172,9 +172,7 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
   ils.seed = config_.seed;
   const auto prefixes = split_commas(config_.always_train);
   for (size_t i = 0; i < units_.size(); ++i) {
-    for (const auto& p : prefixes) {
-      if (starts_with(units_[i].name, p)) ils.always_train.push_back(int64_t(i));
-    }
+    if (starts_with_any(units_[i].name, prefixes)) ils.always_train.push_back(int64_t(i));
   }
   scheduler_ = std::make_unique<sched::IlsScheduler>(int64_t(units_.size()), ils);
 
