@@ -37,6 +37,8 @@ constexpr const char* kUsage =
     "           --freeze-ratio R [--no-compress] [--device cpu|cuda] [--seed S] [--json]\n"
     "           [--layers N] [--image-size PX] (override the model's depth / ViT image size)\n"
     "           [--time-steps N] (step time: mean of N warm steps after the measured one)\n"
+    "           [--frozen-update coast|none] (coast: frozen units take their AdamW coasting\n"
+    "           update in the measured, steady-state step; the default)\n"
     "  train    fine-tune a model\n"
     "           [--config FILE] [key=value ...] [--summary OUT.json]; keys:\n"
     "           model data steps epochs batch seq_len lr warmup_steps freeze_ratio compress\n"
@@ -106,13 +108,17 @@ int run_prepare(int argc, char** argv) {
 int run_memory(int argc, char** argv) {
   Args args(argc, argv, 2, {"no-compress", "json"},
             {"model", "batch", "seq", "freeze-ratio", "device", "seed", "layers", "image-size",
-             "time-steps"});
+             "time-steps", "frozen-update"});
   train::StepMemoryOptions options;
   options.model = args.get("model", options.model);
   options.batch = args.get_int("batch", options.batch);
   options.seq = args.get_int("seq", options.seq);
   options.freeze_ratio = args.get_double("freeze-ratio", options.freeze_ratio);
   options.compress = !args.has("no-compress");
+  const std::string frozen_update = args.get("frozen-update", "coast");
+  SLIMFIT_CHECK(frozen_update == "coast" || frozen_update == "none",
+                "--frozen-update must be coast or none, got '", frozen_update, "'");
+  options.coast = frozen_update == "coast";
   options.device = args.get("device", options.device);
   options.layers = args.get_int("layers", 0);
   options.image_size = args.get_int("image-size", 0);

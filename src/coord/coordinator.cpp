@@ -16,8 +16,9 @@ uint64_t mask_hash(int64_t step, const std::vector<uint8_t>& mask) {
   return h;
 }
 
-Coordinator::Coordinator(comm::Communicator& comm, sched::IlsScheduler& scheduler)
-    : comm_(comm), scheduler_(scheduler) {}
+Coordinator::Coordinator(comm::Communicator& comm, sched::IlsScheduler& scheduler,
+                         sched::ScoreKind score)
+    : comm_(comm), scheduler_(scheduler), score_(score) {}
 
 std::vector<uint8_t> Coordinator::decide(int64_t step) {
   const int64_t t = scheduler_.num_units();
@@ -58,14 +59,16 @@ double Coordinator::report(const std::vector<uint8_t>& mask, const UnitReport& l
                            const std::vector<double>& global_grad_sq, double lr) {
   const int64_t t = scheduler_.num_units();
   SLIMFIT_ASSERT(int64_t(local.partials.size()) == t && int64_t(local.local_grad_sq.size()) == t);
-  // (t, 3): partial sum, count, local |g|^2; summed over ranks in one all-reduce so that every
-  // rank can keep its scheduler copy in step.
-  at::Tensor stats = at::zeros({t, 3}, at::kDouble);
+  // (t, 5): partial sum, count, local |g|^2, dW^2, W^2; summed over ranks in one all-reduce so
+  // that every rank can keep its scheduler copy in step.
+  at::Tensor stats = at::zeros({t, 5}, at::kDouble);
   auto a = stats.accessor<double, 2>();
   for (int64_t u = 0; u < t; ++u) {
     a[u][0] = local.partials[u].sum;
     a[u][1] = double(local.partials[u].count);
     a[u][2] = local.local_grad_sq[u];
+    a[u][3] = local.partials[u].delta_sq;
+    a[u][4] = local.partials[u].weight_sq;
   }
   const int64_t before = comm_.bytes_sent();
   comm_.all_reduce_sum(stats);
@@ -75,7 +78,12 @@ double Coordinator::report(const std::vector<uint8_t>& mask, const UnitReport& l
   int64_t trained = 0;
   for (int64_t u = 0; u < t; ++u) {
     if (!mask[u]) continue;
-    scores[u] = a[u][1] > 0 ? a[u][0] / a[u][1] : 0.0;
+    sched::DynamicsTracker::Partial total;
+    total.sum = a[u][0];
+    total.count = int64_t(a[u][1]);
+    total.delta_sq = a[u][3];
+    total.weight_sq = a[u][4];
+    scores[u] = sched::DynamicsTracker::score(total, score_);
     if (global_grad_sq[u] > 0) {
       diversity += (a[u][2] / double(comm_.size())) / global_grad_sq[u];
       ++trained;

@@ -12,10 +12,11 @@
 //   - the squared norm of its local (pre-average) gradient of u.
 // Rank 0 combines: score(u) = sum of partial sums / sum of counts, which is exactly the mean
 // relative change of the whole unit (the single-process score), so N ranks and 1 rank make the
-// same decisions. The local gradient norms give the gradient diversity of u,
-// mean_r |g_r|^2 / |mean_r g_r|^2 (1 when ranks agree, up to N when their gradients cancel), which
-// is recorded per step in the metrics file rather than used to reorder units, because an
-// N-dependent score would break the N-ranks-equals-1-rank guarantee.
+// same decisions. The sums of dW^2 and W^2 combine the same way for score=norm (note [score]). The
+// local gradient norms give the gradient diversity of u, mean_r |g_r|^2 / |mean_r g_r|^2 (1 when
+// ranks agree, up to N when their gradients cancel), which is recorded per step in the metrics file
+// rather than used to reorder units, because an N-dependent score would break the
+// N-ranks-equals-1-rank guarantee.
 #pragma once
 
 #include <cstdint>
@@ -36,7 +37,8 @@ class Coordinator {
  public:
   // `scheduler` is used on rank 0 only (other ranks may pass their own copy; it is kept in step
   // so any rank could take over, e.g. for checkpoints).
-  Coordinator(comm::Communicator& comm, sched::IlsScheduler& scheduler);
+  Coordinator(comm::Communicator& comm, sched::IlsScheduler& scheduler,
+              sched::ScoreKind score = sched::ScoreKind::kRelative);
   virtual ~Coordinator() = default;
 
   // The agreed freeze mask for `step` (1 = the unit trains).
@@ -56,6 +58,7 @@ class Coordinator {
  private:
   comm::Communicator& comm_;
   sched::IlsScheduler& scheduler_;
+  sched::ScoreKind score_;
   int64_t control_bytes_ = 0;
 };
 

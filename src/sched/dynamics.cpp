@@ -3,6 +3,9 @@
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "common/error.h"
 
 namespace slimfit::sched {
@@ -37,8 +40,10 @@ std::vector<DynamicsTracker::Partial> DynamicsTracker::end_step_partial(
   for (size_t i = 0; i < params.size(); ++i) {
     if (!before_[i].defined()) continue;
     const at::Tensor& before = before_[i];
-    const at::Tensor ratio =
-        (slice(params[i]) - before).abs_().div_(before.abs().clamp_min_(kTiny));
+    const at::Tensor delta = slice(params[i]) - before;
+    out[i].delta_sq = delta.square().sum(at::kDouble).item<double>();
+    out[i].weight_sq = before.square().sum(at::kDouble).item<double>();
+    const at::Tensor ratio = delta.abs_().div_(before.abs().clamp_min_(kTiny));
     out[i].sum = ratio.sum(at::kDouble).item<double>();
     out[i].count = ratio.numel();
     before_[i] = at::Tensor();
@@ -47,11 +52,24 @@ std::vector<DynamicsTracker::Partial> DynamicsTracker::end_step_partial(
   return out;
 }
 
-std::vector<double> DynamicsTracker::end_step(const std::vector<at::Tensor>& params) {
-  std::vector<double> scores;
-  for (const Partial& p : end_step_partial(params)) {
-    scores.push_back(p.count > 0 ? p.sum / double(p.count) : 0.0);
+ScoreKind parse_score_kind(const std::string& name) {
+  if (name == "relative") return ScoreKind::kRelative;
+  if (name == "norm") return ScoreKind::kNorm;
+  throw Error(str_cat("score must be relative or norm, got '", name, "'"));
+}
+
+double DynamicsTracker::score(const Partial& total, ScoreKind kind) {
+  if (total.count == 0) return 0.0;
+  if (kind == ScoreKind::kNorm) {
+    return std::sqrt(total.delta_sq) / std::max(std::sqrt(total.weight_sq), kTiny);
   }
+  return total.sum / double(total.count);
+}
+
+std::vector<double> DynamicsTracker::end_step(const std::vector<at::Tensor>& params,
+                                              ScoreKind kind) {
+  std::vector<double> scores;
+  for (const Partial& p : end_step_partial(params)) scores.push_back(score(p, kind));
   return scores;
 }
 

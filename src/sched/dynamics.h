@@ -10,18 +10,30 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <string>
 #include <vector>
 
 namespace slimfit::sched {
+
+// Note [score]. How a unit's change over its last trained step becomes its score:
+//   relative (the reference's): mean(|dW| / max(|W|, kTiny)) over the elements. Near-zero
+//     weights dominate it: an element at 1e-6 that moves by 1e-6 counts as much as the rest of
+//     the tensor;
+//   norm: ||dW|| / max(||W||, kTiny), the relative change of the tensor as a whole.
+enum class ScoreKind { kRelative, kNorm };
+ScoreKind parse_score_kind(const std::string& name);  // "relative" | "norm"
 
 class DynamicsTracker {
  public:
   static constexpr double kTiny = 1e-12;
 
-  // Per unit: the sum of |dW|/|W| over this shard's elements and their count.
+  // Per unit, over this shard's elements: the sum of |dW|/|W| and their count (the relative
+  // score), and the sums of dW^2 and W^2 (the norm score). Sums over shards combine exactly.
   struct Partial {
     double sum = 0.0;
     int64_t count = 0;
+    double delta_sq = 0.0;
+    double weight_sq = 0.0;
   };
 
   // Snapshots the units with mask[i] == 1. params[i] is unit i's weight tensor. With
@@ -30,7 +42,10 @@ class DynamicsTracker {
   void begin_step(const std::vector<at::Tensor>& params, const std::vector<uint8_t>& mask,
                   int shard_index = 0, int shard_count = 1);
   // Scores of the snapshotted units (others 0), and releases the snapshots.
-  std::vector<double> end_step(const std::vector<at::Tensor>& params);
+  std::vector<double> end_step(const std::vector<at::Tensor>& params,
+                               ScoreKind kind = ScoreKind::kRelative);
+  // The score of a unit from its partials summed over all shards.
+  static double score(const Partial& total, ScoreKind kind);
   // The shard's partial sums (to be added up across shards), and releases the snapshots.
   std::vector<Partial> end_step_partial(const std::vector<at::Tensor>& params);
   int64_t snapshot_bytes() const;

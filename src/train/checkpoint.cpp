@@ -21,15 +21,17 @@ void save_checkpoint(const std::string& path, const TrainConfig& config,
     for (const auto& item : model.named_parameters()) {
       f.write_tensor("/weights/" + item.key(), item.value().detach().cpu());
     }
-    std::vector<int64_t> steps;
+    std::vector<int64_t> steps, idle;
     for (const AdamW::Slot& s : optimizer.slots()) {
       steps.push_back(s.step);
+      idle.push_back(s.idle);
       if (s.exp_avg.defined()) f.write_tensor("/optimizer/" + s.name + "/exp_avg", s.exp_avg.cpu());
       if (s.exp_avg_sq.defined()) {
         f.write_tensor("/optimizer/" + s.name + "/exp_avg_sq", s.exp_avg_sq.cpu());
       }
     }
     f.write_tensor("/optimizer/steps", at::tensor(steps, at::kLong));
+    f.write_tensor("/optimizer/idle", at::tensor(idle, at::kLong));
     const sched::IlsState& ils = state.scheduler;
     f.write_tensor("/scheduler/scores", at::tensor(ils.scores, at::kDouble));
     f.write_tensor("/scheduler/last_trained", at::tensor(ils.last_trained, at::kLong));
@@ -77,11 +79,14 @@ CheckpointState load_checkpoint(const std::string& path, const TrainConfig& conf
     item.value().copy_(t);
   }
   const at::Tensor steps = f.read_tensor("/optimizer/steps");
-  SLIMFIT_CHECK(steps.numel() == int64_t(optimizer.slots().size()), "checkpoint ", path, " has ",
-                steps.numel(), " optimizer slots, the model ", optimizer.slots().size());
+  const at::Tensor idle = f.read_tensor("/optimizer/idle");
+  SLIMFIT_CHECK(steps.numel() == int64_t(optimizer.slots().size()) && idle.numel() == steps.numel(),
+                "checkpoint ", path, " has ", steps.numel(), " optimizer slots (", idle.numel(),
+                " idle counts), the model ", optimizer.slots().size());
   for (size_t i = 0; i < optimizer.slots().size(); ++i) {
     AdamW::Slot& s = optimizer.slots()[i];
     s.step = steps[i].item<int64_t>();
+    s.idle = idle[i].item<int64_t>();
     const std::string base = "/optimizer/" + s.name;
     if (f.exists(base + "/exp_avg")) {
       s.exp_avg = f.read_tensor(base + "/exp_avg").to(s.param.device());

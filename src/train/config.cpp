@@ -95,12 +95,15 @@ const std::map<std::string, Field>& fields() {
           c.compress = parse_bool("compress", v, o);
         },
         [](const TrainConfig& c) { return std::string(c.compress ? "true" : "false"); }, true}},
+      SLIMFIT_STRING(frozen_update, true),
+      SLIMFIT_INT(coast_steps, true),
+      // Identity: with coasting, offload bounds the coasting window (coast_window()).
       {"offload_optimizer",
        {[](TrainConfig& c, const std::string& v, const std::string& o) {
           c.offload_optimizer = parse_bool("offload_optimizer", v, o);
         },
         [](const TrainConfig& c) { return std::string(c.offload_optimizer ? "true" : "false"); },
-        false}},
+        true}},
       SLIMFIT_DOUBLE(dropout, true),
       SLIMFIT_STRING(pooling, true),
       {"seed",
@@ -110,6 +113,7 @@ const std::map<std::string, Field>& fields() {
           c.seed = static_cast<uint64_t>(s);
         },
         [](const TrainConfig& c) { return text(c.seed); }, true}},
+      SLIMFIT_STRING(score, true),
       SLIMFIT_INT(staleness, true),
       SLIMFIT_DOUBLE(exploration, true),
       SLIMFIT_STRING(always_train, true),
@@ -187,6 +191,11 @@ void validate(const TrainConfig& c) {
   SLIMFIT_CHECK(c.weight_decay >= 0, "weight_decay must be >= 0, got ", c.weight_decay);
   SLIMFIT_CHECK(c.freeze_ratio >= 0 && c.freeze_ratio < 1, "freeze_ratio must be in [0, 1), got ",
                 c.freeze_ratio);
+  SLIMFIT_CHECK(c.frozen_update == "coast" || c.frozen_update == "none",
+                "frozen_update must be coast or none, got '", c.frozen_update, "'");
+  SLIMFIT_CHECK(c.score == "relative" || c.score == "norm", "score must be relative or norm, got '",
+                c.score, "'");
+  SLIMFIT_CHECK(c.coast_steps >= 0, "coast_steps must be >= 0 (0: automatic), got ", c.coast_steps);
   SLIMFIT_CHECK(c.pooling.empty() || c.pooling == "cls" || c.pooling == "mean",
                 "pooling must be cls or mean (empty: the model's own), got '", c.pooling, "'");
   SLIMFIT_CHECK(c.dropout < 1, "dropout must be < 1 (negative: the model's own), got ", c.dropout);
@@ -208,6 +217,13 @@ void validate(const TrainConfig& c) {
   SLIMFIT_CHECK(c.device == "cpu" || c.device == "cuda", "device must be cpu or cuda, got '",
                 c.device, "'");
   SLIMFIT_CHECK(c.bucket_mb > 0, "bucket_mb must be positive, got ", c.bucket_mb);
+}
+
+int64_t TrainConfig::coast_window() const {
+  // 44 steps: b1^44 < 1e-2 at b1 = 0.9 (note [optimizer offload] in train/adamw.h).
+  constexpr int64_t kOffloadCoastWindow = 44;
+  if (coast_steps > 0) return coast_steps;
+  return offload_optimizer ? kOffloadCoastWindow : 0;
 }
 
 std::map<std::string, std::string> TrainConfig::identity() const {

@@ -27,11 +27,16 @@ struct TrainConfig {
   double weight_decay = 0.01;
   double freeze_ratio = 0.0;
   bool compress = true;
+  std::string frozen_update = "coast";  // coast | none: what a frozen unit's AdamW does
+                                        // (note [frozen update] in train/adamw.h)
+  int64_t coast_steps = 0;  // coast at most this many steps after training (0: automatic:
+                            // unbounded, or 44 with offload_optimizer; note [optimizer offload])
   bool offload_optimizer = false;  // frozen units' AdamW moments in pinned host memory (CUDA)
   double dropout = -1.0;           // < 0: the model config's own
   std::string pooling;             // BERT classifier input: cls | mean ("" = the model's, cls)
   uint64_t seed = 0;
-  int64_t staleness = 0;  // ILS staleness bound (0: automatic)
+  std::string score = "relative";  // relative | norm (note [score] in sched/dynamics.h)
+  int64_t staleness = 0;           // ILS staleness bound (0: automatic)
   double exploration = 0.0;
   std::string always_train = "classifier";  // comma-separated parameter-name prefixes
   std::string checkpoint;                   // HDF5 checkpoint path ("" = none)
@@ -50,6 +55,8 @@ struct TrainConfig {
   std::string backend = "auto";  // auto | mpi | nccl | self (see comm/communicator.h)
   double bucket_mb = 25.0;       // gradient all-reduce bucket size
 
+  // The coasting window in effect: coast_steps, or its automatic value (0 = unbounded).
+  int64_t coast_window() const;
   // The keys whose values a checkpoint must share with the run that resumes it.
   std::map<std::string, std::string> identity() const;
   // Every key and its value, as text (written into checkpoints and summaries).

@@ -70,11 +70,14 @@ StepMemoryReport measure_training_step(const StepMemoryOptions& options) {
     named.emplace_back(item.key(), item.value());
     report.weights_bytes += item.value().nbytes();
   }
-  AdamW optimizer(named, AdamWOptions{});
+  AdamWOptions adamw;
+  adamw.coast = options.coast;
+  AdamW optimizer(named, adamw);
   {
     mem::LedgerScope scope(mem::Category::kOptimizer);
     optimizer.init_state();
   }
+  for (AdamW::Slot& s : optimizer.slots()) s.step = 1;  // steady state: every unit has trained
   report.optimizer_bytes = optimizer.state_bytes();
 
   // Freeze floor(r * t) units, chosen by a seeded shuffle (the scheduler's first step).
@@ -124,7 +127,7 @@ StepMemoryReport measure_training_step(const StepMemoryOptions& options) {
   }
   {
     mem::LedgerScope scope(mem::Category::kStep);
-    optimizer.step(AdamWOptions{}.lr);
+    optimizer.step(adamw.lr);
   }
   counter.synchronize();
   report.step_seconds =
@@ -153,7 +156,7 @@ StepMemoryReport measure_training_step(const StepMemoryOptions& options) {
     for (int64_t i = 0; i < options.time_steps; ++i) {
       at::Tensor l = at::cross_entropy_loss(model->forward(batch), batch.labels);
       l.backward();
-      optimizer.step(AdamWOptions{}.lr);
+      optimizer.step(adamw.lr);
       optimizer.release_grads();
       mem::note_gradient_bytes(-report.grad_bytes);
     }
@@ -174,6 +177,7 @@ nlohmann::json to_json(const StepMemoryReport& r) {
   j["image_size"] = r.image_size;
   j["freeze_ratio"] = r.options.freeze_ratio;
   j["compress"] = r.options.compress;
+  j["frozen_update"] = r.options.coast ? "coast" : "none";
   j["device"] = r.options.device;
   j["units_total"] = r.units_total;
   j["units_frozen"] = r.units_frozen;

@@ -4,6 +4,9 @@
 // Protocol: the model and the optimizer state for every unit (steady state: every unit trains
 // at some step) are built first; then floor(r * t) units are frozen (a seeded random choice, as
 // the scheduler's first step makes), a batch is made, the peak is reset, and one step runs.
+// The step is a steady-state one: every unit counts as having trained before, so with
+// frozen_update=coast the frozen units take their coasting update (note [frozen update] in
+// train/adamw.h), and its temporaries are in the peak. No unit coasts in a run's first step.
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
@@ -19,6 +22,7 @@ struct StepMemoryOptions {
   int64_t seq = 128;  // BERT sequence length; ViT uses the config's image size
   double freeze_ratio = 0.0;
   bool compress = true;    // SlimFit's compressed saved activations (false: stock ops)
+  bool coast = true;       // frozen_update=coast (false: none)
   int64_t layers = 0;      // > 0: override the model's number of encoder layers (extrapolation)
   int64_t image_size = 0;  // > 0: override a ViT's image size (pixels)
   std::string device = "cpu";

@@ -176,15 +176,20 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
   }
   scheduler_ = std::make_unique<sched::IlsScheduler>(int64_t(units_.size()), ils);
 
-  coordinator_ = std::make_unique<coord::Coordinator>(*comm_, *scheduler_);
+  coordinator_ = std::make_unique<coord::Coordinator>(*comm_, *scheduler_,
+                                                      sched::parse_score_kind(config_.score));
 
   std::vector<std::pair<std::string, at::Tensor>> named;
   for (const auto& item : model_->named_parameters()) {
     named.emplace_back(item.key(), item.value());
     all_params_.push_back(item.value());
   }
-  optimizer_ = std::make_unique<AdamW>(
-      named, AdamWOptions{config_.lr, 0.9, 0.999, 1e-8, config_.weight_decay});
+  AdamWOptions adamw;
+  adamw.lr = config_.lr;
+  adamw.weight_decay = config_.weight_decay;
+  adamw.coast = config_.frozen_update == "coast";
+  adamw.coast_window = config_.coast_window();
+  optimizer_ = std::make_unique<AdamW>(named, adamw);
   optimizer_->set_offload(config_.offload_optimizer);
   if (config_.offload_optimizer && device_.is_cpu()) {
     log_warn("offload_optimizer=true has no effect with device=cpu (the state is in host memory)");
@@ -202,11 +207,13 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
     load_metrics_prefix();
     log_info("resumed from ", config_.resume, " at step ", next_step_);
   }
-  log_info(world, " rank(s), backend ", comm_->backend(), "; model ", spec.config.name, ": ",
-           units_.size(), " units, ", scheduler_->num_trainable(), " train per step (freeze_ratio ",
-           config_.freeze_ratio, "), compress ", config_.compress ? "on" : "off", "; data ",
-           config_.data, ": ", train_indices_.size(), " train / ", eval_indices_.size(), " eval; ",
-           total_steps_, " steps");
+  log_info(
+      world, " rank(s), backend ", comm_->backend(), "; model ", spec.config.name, ": ",
+      units_.size(), " units, ", scheduler_->num_trainable(), " train per step (freeze_ratio ",
+      config_.freeze_ratio, "), frozen_update ", config_.frozen_update,
+      adamw.coast && adamw.coast_window > 0 ? str_cat(" (", adamw.coast_window, " steps)") : "",
+      ", compress ", config_.compress ? "on" : "off", "; data ", config_.data, ": ",
+      train_indices_.size(), " train / ", eval_indices_.size(), " eval; ", total_steps_, " steps");
 }
 
 Trainer::~Trainer() = default;

@@ -66,6 +66,7 @@ double max_relative_difference(Trainer& a, Trainer& b, std::string* where = null
 TEST(DataParallel, TwoRanksMatchOneRankWithTheGlobalBatch) {
   auto comm = slimfit::comm::make_communicator("mpi");
   const int n = comm->size();
+  ASSERT_EQ(tiny(12, 4).frozen_update, "coast");  // frozen units coast on every rank alike
   Trainer parallel(tiny(12, 4 * n), comm.get());  // per-rank batch 4
   parallel.run();
   slimfit::comm::SelfCommunicator self;

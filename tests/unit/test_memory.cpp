@@ -163,6 +163,29 @@ TEST_F(MemoryTest, FreezingReducesGradientsAndActivations) {
   EXPECT_LT(frozen.peak_bytes, base.peak_bytes);
 }
 
+// Coasting (note [frozen update]) keeps no activation and no gradient: the measured step is a
+// steady-state one in which the frozen units take their coasting update, and only the update's
+// chunked temporary (at most 1 MiB) may add to the peak. At batch 1 the optimizer step is the
+// largest phase left after backward, so a coasting temporary would show.
+TEST_F(MemoryTest, CoastingKeepsNoActivationsOrGradients) {
+  for (int64_t batch : {1, 8}) {
+    slimfit::train::StepMemoryOptions o;
+    o.model = "bert-tiny";
+    o.batch = batch;
+    o.seq = 64;
+    o.freeze_ratio = 0.9;
+    o.coast = false;
+    const auto none = slimfit::train::measure_training_step(o);
+    o.coast = true;
+    const auto coast = slimfit::train::measure_training_step(o);
+    EXPECT_EQ(coast.activation_bytes, none.activation_bytes) << "batch " << batch;
+    EXPECT_EQ(coast.grad_bytes, none.grad_bytes) << "batch " << batch;
+    EXPECT_EQ(coast.optimizer_bytes, none.optimizer_bytes) << "batch " << batch;
+    EXPECT_GE(coast.peak_bytes, none.peak_bytes) << "batch " << batch;
+    EXPECT_LE(coast.peak_bytes, none.peak_bytes + (int64_t(1) << 20)) << "batch " << batch;
+  }
+}
+
 // The premise of benchmarks/memory.py's per-layer extrapolation: with the other shapes fixed,
 // weights, optimizer state, gradients and saved activations grow by the same bytes per layer.
 TEST_F(MemoryTest, BytesAreLinearInTheNumberOfLayers) {

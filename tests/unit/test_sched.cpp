@@ -182,4 +182,37 @@ TEST(Dynamics, ScoreIsMeanRelativeChangeAndFiniteForZeroWeights) {
   EXPECT_GT(s2[0], 1e6);
 }
 
+TEST(Dynamics, NormScoreIsTheRelativeChangeOfTheWholeTensorAndShardsCombine) {
+  using slimfit::sched::DynamicsTracker;
+  using slimfit::sched::ScoreKind;
+  const at::Tensor before = at::tensor({1.0f, -2.0f, 4.0f, 1e-6f});
+  const at::Tensor after = at::tensor({1.1f, -2.0f, 3.0f, 2e-6f});
+  at::Tensor w = before.clone();
+  DynamicsTracker tracker;
+  tracker.begin_step({w}, {1});
+  w.copy_(after);
+  const double norm = tracker.end_step({w}, ScoreKind::kNorm)[0];
+  const double expected =
+      std::sqrt(0.01 + 1.0 + 1e-12) / std::sqrt(1.0 + 4.0 + 16.0 + 1e-12);  // |dW| / |W|
+  EXPECT_NEAR(norm, expected, 1e-6 * expected);
+  // The near-zero element's 100% change dominates the relative score, not the norm score.
+  w.copy_(before);
+  tracker.begin_step({w}, {1});
+  w.copy_(after);
+  EXPECT_GT(tracker.end_step({w}, ScoreKind::kRelative)[0], 0.25);
+  // Two shards' partials add up to the one-shard score.
+  DynamicsTracker::Partial total;
+  for (int shard = 0; shard < 2; ++shard) {
+    w.copy_(before);
+    tracker.begin_step({w}, {1}, shard, 2);
+    w.copy_(after);
+    const auto p = tracker.end_step_partial({w})[0];
+    total.sum += p.sum, total.count += p.count;
+    total.delta_sq += p.delta_sq, total.weight_sq += p.weight_sq;
+  }
+  EXPECT_NEAR(DynamicsTracker::score(total, ScoreKind::kNorm), norm, 1e-9);
+  EXPECT_EQ(slimfit::sched::parse_score_kind("norm"), ScoreKind::kNorm);
+  EXPECT_THROW(slimfit::sched::parse_score_kind("l2"), slimfit::Error);
+}
+
 }  // namespace
