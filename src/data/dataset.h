@@ -26,6 +26,8 @@ class Dataset {
   // Every example's label, in index order. The default stacks the examples in chunks; data sets
   // that hold their labels override it.
   virtual std::vector<int64_t> all_labels() const;
+  // The most tokens an example can have (text: its padded length; 0: not a token sequence).
+  virtual int64_t max_tokens() const { return 0; }
 };
 
 // Random examples whose label is learnable by a small model within ~100 steps. Example i is a
@@ -41,6 +43,7 @@ class SyntheticDataset : public Dataset {
   int64_t size() const override { return size_; }
   int64_t num_labels() const override { return num_labels_; }
   models::Batch get(const std::vector<int64_t>& indices) const override;
+  int64_t max_tokens() const override { return arch_ == models::Arch::kBert ? seq_len_ : 0; }
 
   // The label of example i (without generating the example).
   int64_t label(int64_t i) const;
@@ -94,6 +97,7 @@ class LabelSubsetDataset : public Dataset {
   int64_t num_labels() const override { return static_cast<int64_t>(classes_.size()); }
   models::Batch get(const std::vector<int64_t>& indices) const override;
   std::vector<int64_t> all_labels() const override;
+  int64_t max_tokens() const override { return base_->max_tokens(); }
 
  private:
   std::shared_ptr<const Dataset> base_;

@@ -65,6 +65,7 @@ class TextDataset : public Dataset {
 
   const std::vector<std::string>& label_names() const { return label_names_; }
   int64_t max_length() const { return input_ids_.size(1); }
+  int64_t max_tokens() const override { return max_length(); }
   int64_t max_token_id() const { return max_token_id_; }
   const at::Tensor& labels() const { return labels_; }  // (N) int64
   std::vector<int64_t> all_labels() const override {

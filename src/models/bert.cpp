@@ -104,8 +104,9 @@ BertOutput BertForSequenceClassificationImpl::encode(const at::Tensor& input_ids
   for (auto& layer : layers) h = layer(h, mask);
 
   using namespace at::indexing;
-  if (!pooler) return {h, at::Tensor()};     // pooling "mean": no pooler
-  at::Tensor first = h.index({Slice(), 0});  // (B, H)
+  if (!pooler) return {h, at::Tensor()};  // pooling "mean": no pooler
+  // (B, H), copied out: a view would make the pooler keep all of h alive for its weight gradient
+  at::Tensor first = h.index({Slice(), 0}).contiguous();
   at::Tensor pooled = at::tanh(pooler(first, cfg));
   return {h, pooled};
 }

@@ -101,7 +101,9 @@ at::Tensor VitForImageClassificationImpl::encode(const at::Tensor& pixel_values)
 at::Tensor VitForImageClassificationImpl::forward(const Batch& batch) {
   using namespace at::indexing;
   at::Tensor h = encode(batch.pixel_values);
-  return classifier(h.index({Slice(), 0}), *ops_);  // (B, num_labels)
+  // The [CLS] row, copied out: a view would make the classifier keep all of h (B, L, H) alive
+  // for its weight gradient, where it needs only (B, H).
+  return classifier(h.index({Slice(), 0}).contiguous(), *ops_);  // (B, num_labels)
 }
 
 }  // namespace slimfit::models

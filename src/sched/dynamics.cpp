@@ -41,8 +41,9 @@ std::vector<DynamicsTracker::Partial> DynamicsTracker::end_step_partial(
     if (!before_[i].defined()) continue;
     const at::Tensor& before = before_[i];
     const at::Tensor delta = slice(params[i]) - before;
-    out[i].delta_sq = delta.square().sum(at::kDouble).item<double>();
-    out[i].weight_sq = before.square().sum(at::kDouble).item<double>();
+    // Norms reduce without a squared copy, so scoring keeps its two temporaries.
+    out[i].delta_sq = std::pow(delta.norm().item<double>(), 2);
+    out[i].weight_sq = std::pow(before.norm().item<double>(), 2);
     const at::Tensor ratio = delta.abs_().div_(before.abs().clamp_min_(kTiny));
     out[i].sum = ratio.sum(at::kDouble).item<double>();
     out[i].count = ratio.numel();

@@ -34,6 +34,25 @@ IlsScheduler::IlsScheduler(int64_t num_units, IlsOptions options) : options_(std
                 options_.always_train.size(), " units must always train but only ", num_trainable_,
                 " of ", num_units, " may train per step at freeze_ratio ", options_.freeze_ratio,
                 "; lower freeze_ratio or always_train fewer units");
+  if (options_.budget > 0.0) {
+    SLIMFIT_CHECK(int64_t(options_.costs.unit.size()) == num_units &&
+                      options_.costs.group.size() == options_.costs.unit.size(),
+                  "byte budget: expected the costs of ", num_units, " units, got ",
+                  options_.costs.unit.size());
+    SLIMFIT_CHECK(options_.exploration == 0.0,
+                  "exploration is not supported with a byte budget (budget=bytes); set "
+                  "exploration=0 or budget=units");
+    std::vector<uint8_t> always(size_t(num_units), 0);
+    for (int64_t u : options_.always_train) always[size_t(u)] = 1;
+    for (int64_t u = 0; u < num_units; ++u) {
+      std::vector<uint8_t> with = always;
+      with[size_t(u)] = 1;
+      SLIMFIT_CHECK(mask_cost(options_.costs, with) <= options_.budget, "byte budget ",
+                    options_.budget, " cannot train unit ", u,
+                    " next to the always-train units (cost ", mask_cost(options_.costs, with),
+                    "); the budget must cover any one unit");
+    }
+  }
   const int64_t rounds = (num_units + num_trainable_ - 1) / num_trainable_;
   staleness_bound_ =
       options_.staleness_bound > 0 ? options_.staleness_bound : std::max<int64_t>(8, 4 * rounds);
@@ -47,8 +66,23 @@ std::vector<uint8_t> IlsScheduler::next_mask() const {
   const int64_t t = num_units();
   std::vector<uint8_t> mask(t, 0);
   int64_t taken = 0;
+  const bool by_bytes = options_.budget > 0.0;
+  double spent = 0.0;
+  // Takes unit u if it fits: m units in all, or the byte budget. Returns false when full.
+  auto take = [&](int64_t u) {
+    if (!by_bytes) {
+      if (taken == num_trainable_) return false;
+      mask[u] = 1, ++taken;
+      return true;
+    }
+    const double cost = added_cost(options_.costs, mask, size_t(u));
+    if (spent + cost <= options_.budget) mask[u] = 1, ++taken, spent += cost;
+    return true;  // a cheaper unit may still fit
+  };
   for (int64_t u : options_.always_train) {
-    if (!mask[u]) mask[u] = 1, ++taken;
+    if (mask[u]) continue;
+    if (by_bytes) spent += added_cost(options_.costs, mask, size_t(u));
+    mask[u] = 1, ++taken;
   }
   // Starving units, most stale first (never-trained units count from step -1).
   std::vector<int64_t> order(t);
@@ -61,16 +95,16 @@ std::vector<uint8_t> IlsScheduler::next_mask() const {
   std::stable_sort(stale.begin(), stale.end(),
                    [&](int64_t a, int64_t b) { return age(a) > age(b); });
   for (int64_t u : stale) {
-    if (taken == num_trainable_) break;
-    mask[u] = 1, ++taken;
+    if (!take(u)) break;
   }
   // Highest scores.
   std::stable_sort(order.begin(), order.end(),
                    [&](int64_t a, int64_t b) { return state_.scores[a] > state_.scores[b]; });
   std::vector<int64_t> chosen;
   for (int64_t u : order) {
-    if (taken == num_trainable_) break;
-    if (!mask[u]) mask[u] = 1, ++taken, chosen.push_back(u);
+    if (mask[u]) continue;
+    if (!take(u)) break;
+    if (mask[u]) chosen.push_back(u);
   }
   // Exploration: swap some score-chosen units for random frozen ones.
   if (options_.exploration > 0.0) {

@@ -9,6 +9,9 @@
 //   3. the highest scores (scores are the mean relative weight change of the unit's last step;
 //      ties broken by the lower index);
 //   4. with probability `exploration` per remaining slot, a random frozen unit instead.
+// With a byte budget (note [memory budget] in sched/budget.h) the same order applies, but
+// instead of stopping at m units each candidate is taken if its cost still fits the budget, and
+// skipped otherwise; the always-train units are paid first. Exploration is count-only.
 // Every unit starts with a huge random score, so all units train once, in random order, before
 // real scores take over (as the reference does). Unlike the reference:
 //   - a step at lr = 0 leaves the scores of the units it trained untouched (the reference gives
@@ -22,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "sched/budget.h"
+
 namespace slimfit::sched {
 
 struct IlsOptions {
@@ -31,6 +36,9 @@ struct IlsOptions {
   double exploration = 0.0;  // in [0, 1)
   uint64_t seed = 0;
   std::vector<int64_t> always_train;  // unit indices
+  // budget > 0: spend this many bytes per step (costs per unit) instead of training m units.
+  double budget = 0.0;
+  UnitCosts costs;
 };
 
 // Everything needed to continue a schedule exactly (saved in every checkpoint).

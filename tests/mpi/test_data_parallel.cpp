@@ -63,14 +63,20 @@ double max_relative_difference(Trainer& a, Trainer& b, std::string* where = null
   return std::sqrt(diff_sq / norm_sq);
 }
 
-TEST(DataParallel, TwoRanksMatchOneRankWithTheGlobalBatch) {
+// With the unit count and with the byte budget (note [memory budget]: its costs are those of
+// the global micro-batch, so N ranks choose what one process would).
+class RanksTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(RanksTest, TwoRanksMatchOneRankWithTheGlobalBatch) {
   auto comm = slimfit::comm::make_communicator("mpi");
   const int n = comm->size();
   ASSERT_EQ(tiny(12, 4).frozen_update, "coast");  // frozen units coast on every rank alike
-  Trainer parallel(tiny(12, 4 * n), comm.get());  // per-rank batch 4
+  TrainConfig c = tiny(12, 4 * n);
+  c.budget = GetParam();
+  Trainer parallel(c, comm.get());  // per-rank batch 4
   parallel.run();
   slimfit::comm::SelfCommunicator self;
-  Trainer single(tiny(12, 4 * n), &self);  // one rank, batch 4n
+  Trainer single(c, &self);  // one rank, batch 4n
   single.run();
   // Weights identical on all ranks: the spread of a checksum over ranks is zero.
   double checksum = 0.0;
@@ -94,6 +100,8 @@ TEST(DataParallel, TwoRanksMatchOneRankWithTheGlobalBatch) {
   EXPECT_LE(diff, 1e-4) << "N ranks vs 1 rank, max relative weight difference (rank "
                         << comm->rank() << ": " << local << " at " << where << ")";
 }
+
+INSTANTIATE_TEST_SUITE_P(Budget, RanksTest, ::testing::Values("units", "bytes"));
 
 TEST(DataParallel, CommunicatedBytesAreTheTrainableGradientBytes) {
   auto comm = slimfit::comm::make_communicator("mpi");

@@ -10,8 +10,11 @@
 #include "common/error.h"
 #include "mem/ledger.h"
 #include "models/config.h"
+#include "models/model.h"
 #include "ops/functional.h"
 #include "run_cli.h"
+#include "sched/budget.h"
+#include "sched/units.h"
 #include "train/measure_step.h"
 
 namespace {
@@ -183,6 +186,63 @@ TEST_F(MemoryTest, CoastingKeepsNoActivationsOrGradients) {
     EXPECT_EQ(coast.optimizer_bytes, none.optimizer_bytes) << "batch " << batch;
     EXPECT_GE(coast.peak_bytes, none.peak_bytes) << "batch " << batch;
     EXPECT_LE(coast.peak_bytes, none.peak_bytes + (int64_t(1) << 20)) << "batch " << batch;
+  }
+}
+
+// The byte-budget cost model (note [memory budget]) against the ruler: for every unit of
+// bert-tiny and vit-tiny, in SlimFit and stock ops, the activation bytes forward keeps with only
+// that unit trainable, minus those with every unit frozen, are the model's activation cost of
+// the unit exactly (its gradient and snapshot are the other part of its cost).
+TEST_F(MemoryTest, UnitCostModelMatchesTheSavedActivationsOfEachUnit) {
+  for (const char* name : {"bert-tiny", "vit-tiny"}) {
+    for (bool compress : {true, false}) {
+      const auto config = slimfit::models::builtin_config(name);
+      at::manual_seed(0);
+      auto model = slimfit::models::make_model(config);
+      model->ops()->slimfit = compress;
+      model->train();
+      const int64_t examples = 3, seq = 24;
+      const auto batch = slimfit::models::synthetic_batch(config, examples, seq, 0);
+      const int64_t tokens =
+          config.arch == slimfit::models::Arch::kVit
+              ? (config.image_size / config.patch_size) * (config.image_size / config.patch_size) +
+                    1
+              : seq;
+      const auto units = slimfit::sched::units_of(*model);
+      const auto costs = slimfit::sched::unit_costs(units, config, examples, tokens, compress);
+      auto saved_for = [&](const std::vector<uint8_t>& mask) {
+        for (size_t u = 0; u < units.size(); ++u) units[u].param.set_requires_grad(mask[u] != 0);
+        at::manual_seed(1);  // the same dropout masks
+        const int64_t before = live();
+        at::Tensor logits = model->forward(batch);
+        return live() - before - int64_t(logits.nbytes());
+      };
+      // The activation part of a set's cost: mask_cost less the gradients and snapshots.
+      auto activation_cost = [&](const std::vector<uint8_t>& mask) {
+        double bytes = slimfit::sched::mask_cost(costs, mask);
+        for (size_t u = 0; u < units.size(); ++u) {
+          if (mask[u]) bytes -= 2.0 * double(units[u].param.nbytes());
+        }
+        return int64_t(bytes);
+      };
+      const std::vector<uint8_t> none(units.size(), 0);
+      const int64_t frozen = saved_for(none);
+      for (size_t u = 0; u < units.size(); ++u) {
+        std::vector<uint8_t> one = none;
+        one[u] = 1;
+        EXPECT_EQ(saved_for(one) - frozen, activation_cost(one))
+            << name << (compress ? " SlimFit ops" : " stock ops") << ": " << units[u].name;
+      }
+      // Sets of units add up, a shared input counted once (seeded random sets of about 1/4).
+      uint64_t rng = 12345;
+      for (int trial = 0; trial < 6; ++trial) {
+        std::vector<uint8_t> mask(units.size());
+        for (auto& m : mask)
+          m = (rng = rng * 6364136223846793005ull + 1442695040888963407ull) >> 62 == 0;
+        EXPECT_EQ(saved_for(mask) - frozen, activation_cost(mask))
+            << name << (compress ? " SlimFit ops" : " stock ops") << ", trial " << trial;
+      }
+    }
   }
 }
 
