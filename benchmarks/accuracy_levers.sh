@@ -7,6 +7,7 @@
 #
 # usage: benchmarks/accuracy_levers.sh [ARM ...]   (default: every arm below)
 # Knobs: LEV_STEPS (120), LEV_FOLD (0), LEV_JOBS (2 runs at once, 1 thread each).
+# The script is read by bash as it runs: copy it before editing while a sweep is going.
 # Runs are named rt-lev-sSTEPS-ARM-foldF under benchmarks/results/accuracy_levers_runs/; a
 # finished run (its .json) is skipped, and an unfinished one resumes from its checkpoint
 # (checkpoint_every=20), so the script can be stopped and started again at any time.
@@ -33,6 +34,11 @@ slimfit-coast-lr3e-4|slimfit|lr=3e-4
 slimfit-coast-lr2e-4-norm|slimfit|lr=2e-4 score=norm
 slimfit-coast-lr2e-4-stale12|slimfit|lr=2e-4 staleness=12
 slimfit-coast-lr2e-4-explore0.1|slimfit|lr=2e-4 exploration=0.1
+slimfit-mean-lr1e-4|slimfit|lr=1e-4 budget=mean
+slimfit-mean-lr2e-4|slimfit|lr=2e-4 budget=mean
+slimfit-worst-lr2e-4|slimfit|lr=2e-4 budget=worst
+slimfit-mean-lr2e-4-norm|slimfit|lr=2e-4 budget=mean score=norm
+slimfit-mean-none-lr2e-4|slimfit|lr=2e-4 budget=mean frozen_update=none
 EOF
 }
 
@@ -81,7 +87,7 @@ for path in sorted(glob.glob(f"{runs}/rt-lev-s{steps}-*-fold{fold}.json")):
                   "trainable_fraction": s["trainable_fraction"],
                   "keys": {k: s["config"][k] for k in
                            ["freeze_ratio", "compress", "frozen_update", "score", "staleness",
-                            "exploration"] if k in s["config"]}}
+                            "exploration", "budget"] if k in s["config"]}}
 print(json.dumps({
     "task": "rotten_tomatoes", "model": "all-MiniLM-L6-v2", "steps": int(steps), "fold": int(fold),
     "protocol": f"fold {fold} of 3 over all 12,808 snippets; {steps} steps at batch 32, seq_len 40, "

@@ -39,6 +39,8 @@ constexpr const char* kUsage =
     "           [--time-steps N] (step time: mean of N warm steps after the measured one)\n"
     "           [--frozen-update coast|none] (coast: frozen units take their AdamW coasting\n"
     "           update in the measured, steady-state step; the default)\n"
+    "           [--budget units|mean|worst] (units: freeze floor(R t) at random; mean, worst:\n"
+    "           the byte-budget scheduler's first mask, as train budget=...)\n"
     "  train    fine-tune a model\n"
     "           [--config FILE] [key=value ...] [--summary OUT.json]; keys:\n"
     "           model data steps epochs batch seq_len lr warmup_steps freeze_ratio compress\n"
@@ -108,7 +110,7 @@ int run_prepare(int argc, char** argv) {
 int run_memory(int argc, char** argv) {
   Args args(argc, argv, 2, {"no-compress", "json"},
             {"model", "batch", "seq", "freeze-ratio", "device", "seed", "layers", "image-size",
-             "time-steps", "frozen-update"});
+             "time-steps", "frozen-update", "budget"});
   train::StepMemoryOptions options;
   options.model = args.get("model", options.model);
   options.batch = args.get_int("batch", options.batch);
@@ -119,6 +121,7 @@ int run_memory(int argc, char** argv) {
   SLIMFIT_CHECK(frozen_update == "coast" || frozen_update == "none",
                 "--frozen-update must be coast or none, got '", frozen_update, "'");
   options.coast = frozen_update == "coast";
+  options.budget = args.get("budget", options.budget);
   options.device = args.get("device", options.device);
   options.layers = args.get_int("layers", 0);
   options.image_size = args.get_int("image-size", 0);

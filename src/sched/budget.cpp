@@ -2,6 +2,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <algorithm>
 #include <map>
 #include <string>
 
@@ -112,7 +113,41 @@ double worst_case_cost(const UnitCosts& costs, int64_t count,
     }
     mask[best] = 1;
   }
-  return mask_cost(costs, mask);
+  return mask_cost(costs, mask);  // covers any one unit: the largest was taken first
+}
+
+double mean_cost(const UnitCosts& costs, int64_t count, const std::vector<int64_t>& always_train) {
+  const size_t t = costs.unit.size();
+  std::vector<uint8_t> always(t, 0);
+  for (int64_t u : always_train) always[size_t(u)] = 1;
+  const double fixed = mask_cost(costs, always);
+  std::vector<size_t> others;
+  for (size_t u = 0; u < t; ++u) {
+    if (!always[u]) others.push_back(u);
+  }
+  const double n = double(others.size());
+  const double drawn = std::clamp(double(count) - double(t - others.size()), 0.0, n);
+  // P(a group with k members among the others is missed) = C(n - k, drawn) / C(n, drawn).
+  auto missed = [&](int64_t k) {
+    double p = 1.0;
+    for (int64_t i = 0; i < k; ++i) p *= std::max(0.0, (n - drawn - double(i)) / (n - double(i)));
+    return p;
+  };
+  double expected = fixed, largest = 0.0;
+  std::vector<int64_t> members(costs.group_cost.size(), 0);
+  std::vector<uint8_t> paid(costs.group_cost.size(), 0);
+  for (size_t u = 0; u < t; ++u) {
+    if (costs.group[u] >= 0 && always[u]) paid[size_t(costs.group[u])] = 1;
+  }
+  for (size_t u : others) {
+    expected += drawn / n * costs.unit[u];
+    largest = std::max(largest, added_cost(costs, always, u));
+    if (costs.group[u] >= 0) ++members[size_t(costs.group[u])];
+  }
+  for (size_t g = 0; g < members.size(); ++g) {
+    if (!paid[g] && members[g] > 0) expected += (1.0 - missed(members[g])) * costs.group_cost[g];
+  }
+  return std::max(expected, fixed + largest);
 }
 
 double added_cost(const UnitCosts& costs, const std::vector<uint8_t>& mask, size_t unit) {

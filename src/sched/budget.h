@@ -9,10 +9,13 @@
 //   - a trainable LayerNorm keeps its fp32 input where a frozen one keeps 0.5 B/elem (SlimFit
 //     ops; stock autograd keeps the input either way);
 //   - the FFN down-projection keeps its 4x wider input as int8 (SlimFit ops) or fp32 (stock).
-// The reference trains t - floor(r t) units per step whatever they cost. With budget=bytes the
-// scheduler instead spends a byte budget equal to the cost of the most expensive set of that many
-// units (always-train units included), as found greedily: a set the count rule could pick, so the
-// peak is no higher than the count rule's worst step, while cheap units let more train per step.
+// The reference trains m = t - floor(r t) units per step whatever they cost. With a byte budget
+// the scheduler instead takes units in the same order while their cost fits:
+//   budget=mean: the expected cost of m units (the always-train ones and a random rest), so a
+//     step costs on average what the count rule's steps cost, but cheap units let more train;
+//   budget=worst: the cost of the most expensive m units (found greedily, always-train units
+//     included), a set the count rule could pick: no step exceeds the count rule's worst step.
+// Either budget is raised, if needed, to fit any one unit next to the always-train units.
 // Costs follow src/ops/FORMATS.md ("Saved bytes per element") for one micro-batch of the global
 // batch (batch / grad_accum examples), independent of the number of ranks, so N ranks choose
 // exactly what one process would.
@@ -42,9 +45,13 @@ double added_cost(const UnitCosts& costs, const std::vector<uint8_t>& mask, size
 // The bytes a set of units costs (mask[i] == 1: unit i trains).
 double mask_cost(const UnitCosts& costs, const std::vector<uint8_t>& mask);
 
-// The budget: the cost of `count` units chosen greedily by largest added cost, starting from
-// the always-train units.
+// Budget "worst": the cost of `count` units chosen greedily by largest added cost, starting
+// from the always-train units (a set the count rule could pick).
 double worst_case_cost(const UnitCosts& costs, int64_t count,
                        const std::vector<int64_t>& always_train);
+// Budget "mean": the expected cost of the always-train units plus count - |always| others drawn
+// uniformly at random (a shared input is paid when any member of its group is drawn), raised
+// where needed so that any one unit fits next to the always-train units.
+double mean_cost(const UnitCosts& costs, int64_t count, const std::vector<int64_t>& always_train);
 
 }  // namespace slimfit::sched

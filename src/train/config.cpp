@@ -196,8 +196,8 @@ void validate(const TrainConfig& c) {
                 "frozen_update must be coast or none, got '", c.frozen_update, "'");
   SLIMFIT_CHECK(c.score == "relative" || c.score == "norm", "score must be relative or norm, got '",
                 c.score, "'");
-  SLIMFIT_CHECK(c.budget == "units" || c.budget == "bytes",
-                "budget must be units or bytes, got '", c.budget, "'");
+  SLIMFIT_CHECK(c.budget == "units" || c.budget == "mean" || c.budget == "worst",
+                "budget must be units, mean or worst, got '", c.budget, "'");
   SLIMFIT_CHECK(c.coast_steps >= 0, "coast_steps must be >= 0 (0: automatic), got ", c.coast_steps);
   SLIMFIT_CHECK(c.pooling.empty() || c.pooling == "cls" || c.pooling == "mean",
                 "pooling must be cls or mean (empty: the model's own), got '", c.pooling, "'");

@@ -16,6 +16,8 @@
 #include "mem/device_memory.h"
 #include "mem/ledger.h"
 #include "models/model.h"
+#include "sched/budget.h"
+#include "sched/ils.h"
 #include "sched/units.h"
 #include "train/adamw.h"
 #include "train/model_spec.h"
@@ -80,15 +82,41 @@ StepMemoryReport measure_training_step(const StepMemoryOptions& options) {
   for (AdamW::Slot& s : optimizer.slots()) s.step = 1;  // steady state: every unit has trained
   report.optimizer_bytes = optimizer.state_bytes();
 
-  // Freeze floor(r * t) units, chosen by a seeded shuffle (the scheduler's first step).
   std::vector<sched::Unit> units = sched::units_of(*model);
   report.units_total = static_cast<int64_t>(units.size());
-  report.units_frozen = static_cast<int64_t>(std::floor(options.freeze_ratio * units.size()));
-  std::vector<size_t> order(units.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::mt19937_64 rng(options.seed);
-  std::shuffle(order.begin(), order.end(), rng);
-  for (int64_t i = 0; i < report.units_frozen; ++i) units[order[i]].param.set_requires_grad(false);
+  const int64_t count =
+      report.units_total - static_cast<int64_t>(std::floor(options.freeze_ratio * units.size()));
+  if (options.budget == "units") {
+    // Freeze floor(r * t) units, chosen by a seeded shuffle (the scheduler's first step).
+    report.units_frozen = report.units_total - count;
+    std::vector<size_t> order(units.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::mt19937_64 rng(options.seed);
+    std::shuffle(order.begin(), order.end(), rng);
+    for (int64_t i = 0; i < report.units_frozen; ++i) units[order[i]].param.set_requires_grad(false);
+  } else {
+    SLIMFIT_CHECK(options.budget == "mean" || options.budget == "worst",
+                  "--budget must be units, mean or worst, got '", options.budget, "'");
+    const int64_t tokens =
+        config.arch == models::Arch::kVit
+            ? (config.image_size / config.patch_size) * (config.image_size / config.patch_size) + 1
+            : options.seq;
+    sched::IlsOptions ils;
+    ils.freeze_ratio = options.freeze_ratio;
+    ils.seed = options.seed;
+    for (size_t i = 0; i < units.size(); ++i) {
+      if (units[i].name.rfind("classifier", 0) == 0) ils.always_train.push_back(int64_t(i));
+    }
+    ils.costs = sched::unit_costs(units, config, options.batch, tokens, options.compress);
+    ils.budget = options.budget == "mean" ? sched::mean_cost(ils.costs, count, ils.always_train)
+                                          : sched::worst_case_cost(ils.costs, count, ils.always_train);
+    report.budget_bytes = ils.budget;
+    const std::vector<uint8_t> mask = sched::IlsScheduler(report.units_total, ils).next_mask();
+    for (size_t i = 0; i < units.size(); ++i) {
+      units[i].param.set_requires_grad(mask[i] != 0);
+      report.units_frozen += mask[i] == 0;
+    }
+  }
 
   models::Batch batch;
   {
@@ -178,6 +206,8 @@ nlohmann::json to_json(const StepMemoryReport& r) {
   j["freeze_ratio"] = r.options.freeze_ratio;
   j["compress"] = r.options.compress;
   j["frozen_update"] = r.options.coast ? "coast" : "none";
+  j["budget"] = r.options.budget;
+  if (r.options.budget != "units") j["budget_bytes"] = r.budget_bytes;
   j["device"] = r.options.device;
   j["units_total"] = r.units_total;
   j["units_frozen"] = r.units_frozen;

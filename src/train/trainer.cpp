@@ -174,20 +174,24 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
   for (size_t i = 0; i < units_.size(); ++i) {
     if (starts_with_any(units_[i].name, prefixes)) ils.always_train.push_back(int64_t(i));
   }
-  if (config_.budget == "bytes") {
+  if (config_.budget != "units") {
     const models::ModelConfig& mc = model_->config();
+    const int64_t patches = (mc.image_size / mc.patch_size) * (mc.image_size / mc.patch_size);
     const int64_t tokens =
         mc.arch == models::Arch::kVit
-            ? (mc.image_size / mc.patch_size) * (mc.image_size / mc.patch_size) + 1
+            ? patches + 1
             : (dataset_->max_tokens() > 0 ? dataset_->max_tokens() : config_.seq_len);
-    ils.costs =
-        sched::unit_costs(units_, mc, config_.batch / config_.grad_accum, tokens, config_.compress);
-    const int64_t count =
-        int64_t(units_.size()) - int64_t(std::floor(config_.freeze_ratio * double(units_.size())));
-    ils.budget = sched::worst_case_cost(ils.costs, count, ils.always_train);
-    log_info("budget=bytes: ", mib(int64_t(ils.budget)), " MiB per step for weight gradients and ",
-             "the activations they need (the most a set of ", count, " units costs at ",
-             config_.batch / config_.grad_accum, " x ", tokens, " tokens)");
+    const int64_t examples = config_.batch / config_.grad_accum;
+    ils.costs = sched::unit_costs(units_, mc, examples, tokens, config_.compress);
+    const int64_t count = int64_t(units_.size()) -
+                          int64_t(std::floor(config_.freeze_ratio * double(units_.size())));
+    ils.budget = config_.budget == "mean"
+                     ? sched::mean_cost(ils.costs, count, ils.always_train)
+                     : sched::worst_case_cost(ils.costs, count, ils.always_train);
+    log_info("budget=", config_.budget, ": ", mib(int64_t(ils.budget)),
+             " MiB per step for the trained units' gradients, snapshots and saved inputs (",
+             config_.budget == "mean" ? "the expected cost" : "the most", " of ", count,
+             " units at ", examples, " x ", tokens, " tokens)");
   }
   scheduler_ = std::make_unique<sched::IlsScheduler>(int64_t(units_.size()), ils);
 
