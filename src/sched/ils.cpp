@@ -34,6 +34,8 @@ IlsScheduler::IlsScheduler(int64_t num_units, IlsOptions options) : options_(std
                 options_.always_train.size(), " units must always train but only ", num_trainable_,
                 " of ", num_units, " may train per step at freeze_ratio ", options_.freeze_ratio,
                 "; lower freeze_ratio or always_train fewer units");
+  // Nothing frozen (r = 0): every unit trains, whatever a budget says.
+  if (num_trainable_ == num_units) options_.budget = 0.0;
   if (options_.budget > 0.0) {
     SLIMFIT_CHECK(int64_t(options_.costs.unit.size()) == num_units &&
                       options_.costs.group.size() == options_.costs.unit.size(),
@@ -76,7 +78,8 @@ std::vector<uint8_t> IlsScheduler::next_mask() const {
       return true;
     }
     const double cost = added_cost(options_.costs, mask, size_t(u));
-    if (spent + cost <= options_.budget) mask[u] = 1, ++taken, spent += cost;
+    // (the relative slack absorbs rounding in sums of costs taken in another order)
+    if (spent + cost <= options_.budget * (1.0 + 1e-12)) mask[u] = 1, ++taken, spent += cost;
     return true;  // a cheaper unit may still fit
   };
   for (int64_t u : options_.always_train) {

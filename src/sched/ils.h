@@ -38,7 +38,7 @@ struct IlsOptions {
   std::vector<int64_t> always_train;  // unit indices
   // budget > 0: spend this many bytes per step (costs per unit) instead of training m units.
   double budget = 0.0;
-  UnitCosts costs;
+  UnitCosts costs = {};
 };
 
 // Everything needed to continue a schedule exactly (saved in every checkpoint).

@@ -105,6 +105,16 @@ int64_t AdamW::device_state_bytes() const {
   return bytes;
 }
 
+int64_t AdamW::resident_state_bytes() const {
+  if (!offload_) return state_bytes();
+  int64_t bytes = 0;
+  for (const Slot& s : slots_) {
+    if (!s.exp_avg.defined() || !(s.param.requires_grad() || coasts(s))) continue;
+    bytes += s.exp_avg.nbytes() + s.exp_avg_sq.nbytes();
+  }
+  return bytes;
+}
+
 int64_t AdamW::state_bytes() const {
   int64_t bytes = 0;
   for (const Slot& s : slots_) {

@@ -74,6 +74,10 @@ class AdamW {
   int64_t place_state();
 
   int64_t state_bytes() const;
+  // Moment bytes that offload keeps next to the weights for the coming step (trainable or
+  // coasting parameters), wherever they are now: on CPU it tells what a GPU run would hold.
+  // Without offload, every moment stays: state_bytes().
+  int64_t resident_state_bytes() const;
   // Moment bytes held on an accelerator now (0 for CPU training).
   int64_t device_state_bytes() const;
   const std::vector<Slot>& slots() const { return slots_; }

@@ -37,8 +37,8 @@ struct TrainConfig {
   uint64_t seed = 0;
   std::string score = "relative";  // relative | norm (note [score] in sched/dynamics.h)
   int64_t staleness = 0;           // ILS staleness bound (0: automatic)
-  std::string budget = "units";    // units: t - floor(r t) per step | mean | worst: a byte
-                                   // budget (note [memory budget] in sched/budget.h)
+  std::string budget = "mean";     // mean | worst: a byte budget (note [memory budget] in
+                                   // sched/budget.h) | units: t - floor(r t) per step
   double exploration = 0.0;
   std::string always_train = "classifier";  // comma-separated parameter-name prefixes
   std::string checkpoint;                   // HDF5 checkpoint path ("" = none)

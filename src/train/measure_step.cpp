@@ -93,7 +93,8 @@ StepMemoryReport measure_training_step(const StepMemoryOptions& options) {
     std::iota(order.begin(), order.end(), 0);
     std::mt19937_64 rng(options.seed);
     std::shuffle(order.begin(), order.end(), rng);
-    for (int64_t i = 0; i < report.units_frozen; ++i) units[order[i]].param.set_requires_grad(false);
+    for (int64_t i = 0; i < report.units_frozen; ++i)
+      units[order[i]].param.set_requires_grad(false);
   } else {
     SLIMFIT_CHECK(options.budget == "mean" || options.budget == "worst",
                   "--budget must be units, mean or worst, got '", options.budget, "'");
@@ -108,8 +109,9 @@ StepMemoryReport measure_training_step(const StepMemoryOptions& options) {
       if (units[i].name.rfind("classifier", 0) == 0) ils.always_train.push_back(int64_t(i));
     }
     ils.costs = sched::unit_costs(units, config, options.batch, tokens, options.compress);
-    ils.budget = options.budget == "mean" ? sched::mean_cost(ils.costs, count, ils.always_train)
-                                          : sched::worst_case_cost(ils.costs, count, ils.always_train);
+    ils.budget = options.budget == "mean"
+                     ? sched::mean_cost(ils.costs, count, ils.always_train)
+                     : sched::worst_case_cost(ils.costs, count, ils.always_train);
     report.budget_bytes = ils.budget;
     const std::vector<uint8_t> mask = sched::IlsScheduler(report.units_total, ils).next_mask();
     for (size_t i = 0; i < units.size(); ++i) {

@@ -21,11 +21,11 @@ struct StepMemoryOptions {
   int64_t batch = 4;
   int64_t seq = 128;  // BERT sequence length; ViT uses the config's image size
   double freeze_ratio = 0.0;
-  bool compress = true;    // SlimFit's compressed saved activations (false: stock ops)
-  bool coast = true;       // frozen_update=coast (false: none)
-  // units: freeze floor(r t) units at random | mean | worst: the first mask of the byte-budget
-  // scheduler (note [memory budget]), the classifier always training as in `train`
-  std::string budget = "units";
+  bool compress = true;  // SlimFit's compressed saved activations (false: stock ops)
+  bool coast = true;     // frozen_update=coast (false: none)
+  // mean | worst: the first mask of the byte-budget scheduler (note [memory budget]), the
+  // classifier always training as in `train` | units: freeze floor(r t) units at random
+  std::string budget = "mean";
   int64_t layers = 0;      // > 0: override the model's number of encoder layers (extrapolation)
   int64_t image_size = 0;  // > 0: override a ViT's image size (pixels)
   std::string device = "cpu";
@@ -41,7 +41,7 @@ struct StepMemoryReport {
   int64_t image_size = 0;  // ViT image size measured (0 for BERT)
   int64_t units_total = 0;
   int64_t units_frozen = 0;
-  double budget_bytes = 0.0;  // budget mean | worst: the byte budget
+  double budget_bytes = 0.0;     // budget mean | worst: the byte budget
   int64_t weights_bytes = 0;     // all parameters
   int64_t grad_bytes = 0;        // gradients after backward
   int64_t optimizer_bytes = 0;   // AdamW moments of every unit that will ever train

@@ -56,6 +56,8 @@ nlohmann::json to_json(const TrainSummary& s) {
   j["optimizer_bytes"] = s.optimizer_bytes;
   j["optimizer_device_bytes"] = s.optimizer_device_bytes;
   j["offload_bytes_per_step"] = s.offload_bytes_per_step;
+  j["optimizer_resident_bytes_mean"] = s.optimizer_resident_bytes_mean;
+  j["optimizer_resident_bytes_max"] = s.optimizer_resident_bytes_max;
   j["world_size"] = s.world_size;
   j["trainable_fraction"] = s.trainable_fraction;
   j["units"] = s.units;
@@ -183,8 +185,8 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
             : (dataset_->max_tokens() > 0 ? dataset_->max_tokens() : config_.seq_len);
     const int64_t examples = config_.batch / config_.grad_accum;
     ils.costs = sched::unit_costs(units_, mc, examples, tokens, config_.compress);
-    const int64_t count = int64_t(units_.size()) -
-                          int64_t(std::floor(config_.freeze_ratio * double(units_.size())));
+    const int64_t count =
+        int64_t(units_.size()) - int64_t(std::floor(config_.freeze_ratio * double(units_.size())));
     ils.budget = config_.budget == "mean"
                      ? sched::mean_cost(ils.costs, count, ils.always_train)
                      : sched::worst_case_cost(ils.costs, count, ils.always_train);
@@ -228,8 +230,9 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
   }
   log_info(
       world, " rank(s), backend ", comm_->backend(), "; model ", spec.config.name, ": ",
-      units_.size(), " units, ", scheduler_->num_trainable(), " train per step (freeze_ratio ",
-      config_.freeze_ratio, "), frozen_update ", config_.frozen_update,
+      units_.size(), " units, ", config_.budget == "units" ? "" : "the bytes of ",
+      scheduler_->num_trainable(), " train per step (freeze_ratio ", config_.freeze_ratio,
+      "), frozen_update ", config_.frozen_update,
       adamw.coast && adamw.coast_window > 0 ? str_cat(" (", adamw.coast_window, " steps)") : "",
       ", compress ", config_.compress ? "on" : "off", "; data ", config_.data, ": ",
       train_indices_.size(), " train / ", eval_indices_.size(), " eval; ", total_steps_, " steps");
@@ -289,6 +292,7 @@ void Trainer::run_step() {
     params.push_back(units_[i].param);
   }
   record.offload_bytes = optimizer_->place_state();
+  record.resident_bytes = optimizer_->resident_state_bytes();
   tracker_.begin_step(params, record.mask, comm_->rank(), comm_->size());
   memory_->reset_peak();
 
@@ -434,6 +438,7 @@ TrainSummary Trainer::run() {
   s.world_size = comm_->size();
   s.units = int64_t(units_.size());
   s.config = config_.to_map();
+  int64_t resident_steps = 0;
   double seconds = 0.0, fraction = 0.0;
   for (const StepRecord& r : records_) {
     seconds += r.seconds;
@@ -445,6 +450,9 @@ TrainSummary Trainer::run() {
     s.mean_comm_seconds += r.comm_seconds;
     s.mean_coord_seconds += r.coord_seconds;
     s.offload_bytes_per_step += double(r.offload_bytes);
+    s.optimizer_resident_bytes_mean += double(r.resident_bytes);
+    s.optimizer_resident_bytes_max = std::max(s.optimizer_resident_bytes_max, r.resident_bytes);
+    resident_steps += r.resident_bytes > 0;  // steps before a resume were not recorded
   }
   s.optimizer_bytes = optimizer_->state_bytes();
   s.optimizer_device_bytes = optimizer_->device_state_bytes();
@@ -455,6 +463,7 @@ TrainSummary Trainer::run() {
     s.mean_comm_seconds /= double(records_.size());
     s.mean_coord_seconds /= double(records_.size());
     s.offload_bytes_per_step /= double(records_.size());
+    s.optimizer_resident_bytes_mean /= double(std::max<int64_t>(1, resident_steps));
     s.final_train_loss = records_.back().loss;
   }
   const EvalResult e = evaluate();

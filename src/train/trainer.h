@@ -51,6 +51,10 @@ struct TrainSummary {
   int64_t optimizer_bytes = 0;          // AdamW moments, all units
   int64_t optimizer_device_bytes = 0;   // of which on the accelerator after the last step
   double offload_bytes_per_step = 0.0;  // host <-> device state traffic (offload_optimizer)
+  // Optimizer state next to the weights (with offload: trainable and coasting units only),
+  // the mean and the largest over the steps; on CPU, what a GPU run would keep there.
+  double optimizer_resident_bytes_mean = 0.0;
+  int64_t optimizer_resident_bytes_max = 0;
   int world_size = 1;
   double trainable_fraction = 0.0;  // mean fraction of units trained per step
   int64_t units = 0;
@@ -71,6 +75,7 @@ struct StepRecord {
   double comm_seconds = 0.0;   // in the gradient all-reduce
   double coord_seconds = 0.0;  // in the coordinator: mask decision, check, statistics
   int64_t offload_bytes = 0;   // optimizer state moved host <-> device (note [optimizer offload])
+  int64_t resident_bytes = 0;  // optimizer state kept next to the weights this step
 };
 
 class Trainer {

@@ -143,4 +143,26 @@ TEST(AdamW, CoastingWindowStopsAUnitWStepsAfterItTrained) {
   EXPECT_TRUE(one.optimizer.coasts(one.optimizer.slots()[0]));
 }
 
+// With offload (note [optimizer offload]), the moments a GPU run keeps next to the weights are
+// those of trainable and coasting parameters; a parameter past its coasting window is parked.
+TEST(AdamW, OffloadKeepsTrainableAndCoastingMomentsResident) {
+  One one(coasting(/*window=*/2));
+  one.optimizer.init_state();
+  const int64_t all = one.optimizer.state_bytes();
+  EXPECT_EQ(one.optimizer.resident_state_bytes(), all);  // no offload: everything stays
+  one.optimizer.set_offload(true);
+  one.param.set_requires_grad(false);
+  EXPECT_EQ(one.optimizer.resident_state_bytes(), 0);  // never trained: parked
+  one.param.set_requires_grad(true);
+  EXPECT_EQ(one.optimizer.resident_state_bytes(), all);  // trains this step
+  one.step({0.3f, -0.2f, 0.05f, 1.0f, -0.6f}, 1e-2);
+  one.param.set_requires_grad(false);
+  for (int s = 0; s < 2; ++s) {
+    EXPECT_EQ(one.optimizer.resident_state_bytes(), all) << "coasting step " << s;
+    one.step({}, 1e-2);
+  }
+  EXPECT_EQ(one.optimizer.resident_state_bytes(), 0);  // past the window
+  EXPECT_EQ(one.optimizer.place_state(), 0);           // CPU parameters never move
+}
+
 }  // namespace

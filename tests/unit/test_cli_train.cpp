@@ -23,7 +23,7 @@ TEST(TrainCli, WritesTheSummaryContract) {
   fs::remove(summary);
   auto [rc, out] = run_slimfit(
       "train model=bert-tiny data=synthetic:400 steps=4 batch=4 seq_len=16 "
-      "freeze_ratio=0.9 max_eval=16 --summary " +
+      "freeze_ratio=0.9 budget=units max_eval=16 --summary " +
       summary);
   ASSERT_EQ(rc, 0) << out;
   std::ifstream in(summary);

@@ -50,6 +50,7 @@ std::map<std::string, at::Tensor> weights_of(Trainer& t) {
 TEST(Trainer, OnlyTheScheduledUnitsTrainAndChange) {
   TrainConfig c = tiny(3);
   c.warmup_steps = 0;
+  c.budget = "units";  // exactly m per step
   Trainer t(c);
   const int64_t units = int64_t(t.units().size());
   const int64_t m = units - int64_t(std::floor(0.9 * double(units)));
@@ -79,6 +80,7 @@ TEST(Trainer, LossFallsAndEveryUnitTrains) {
   // (measured: 100% eval accuracy; 5e-3 overshoots to 55%, while frozen_update=none needs 5e-3).
   c.lr = 1e-3;
   c.metrics = temp_path("metrics.h5");
+  c.budget = "units";  // exactly m per step
   Trainer t(c);
   const auto s = t.run();
   double first = 0, last = 0;
