@@ -66,13 +66,9 @@ def method_args(method, r):
             "slimfit": ["--freeze-ratio", str(r)]}[method]
 
 
-def measure(model, batch, shape, method, r, layers=0):
-    cmd = [BIN, "memory", "--model", model, "--batch", str(batch), "--json"]
-    cmd += ["--image-size", str(shape)] if model.startswith("vit") else ["--seq", str(shape)]
-    if layers:
-        cmd += ["--layers", str(layers)]
-    cmd += method_args(method, r)
-    # Each measurement is kept, so an interrupted sweep resumes where it stopped.
+def run_cached(cmd):
+    """Runs `slimfit memory ... --json`; each measurement is kept under CACHE, named by its
+    arguments, so an interrupted sweep resumes where it stopped."""
     os.makedirs(CACHE, exist_ok=True)
     cached = os.path.join(CACHE, "_".join(c.lstrip("-") for c in cmd[2:]) + ".json")
     if os.path.exists(cached):
@@ -84,10 +80,19 @@ def measure(model, batch, shape, method, r, layers=0):
     with open(cached + ".tmp", "w") as f:
         f.write(out)
     os.replace(cached + ".tmp", cached)
-    print(f"  {model} b{batch} s{shape} L{layers or LAYERS} {method}: act "
-          f"{j['activation_bytes'] / 2**20:.1f} MiB, peak {j['peak_bytes'] / 2**20:.1f} MiB "
-          f"({time.time() - t:.0f} s)", file=sys.stderr, flush=True)
+    print(f"  {' '.join(cmd[2:])}: act {j['activation_bytes'] / 2**20:.1f} MiB, peak "
+          f"{j['peak_bytes'] / 2**20:.1f} MiB ({time.time() - t:.0f} s)", file=sys.stderr, flush=True)
     return j
+
+
+def measure(model, batch, shape, method, r, layers=0):
+    cmd = [BIN, "memory", "--model", model, "--batch", str(batch), "--json"]
+    cmd += ["--image-size", str(shape)] if model.startswith("vit") else ["--seq", str(shape)]
+    if layers:
+        cmd += ["--layers", str(layers)]
+    # The count rule: its random frozen set scales with the batch and the layers; the byte
+    # budget (the default since issue 11) does not, see memory_budget.py.
+    return run_cached(cmd + method_args(method, r) + ["--budget", "units"])
 
 
 def per_layer(j1, j2, key_fn, n):

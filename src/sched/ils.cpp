@@ -7,6 +7,13 @@
 #include "common/error.h"
 
 namespace slimfit::sched {
+namespace {
+
+// Relative slack on the byte budget: sums of the same costs taken in another order round
+// differently.
+constexpr double kBudgetSlack = 1e-12;
+
+}  // namespace
 
 uint64_t splitmix64(uint64_t& state) {
   uint64_t z = (state += 0x9E3779B97F4A7C15ull);
@@ -42,15 +49,15 @@ IlsScheduler::IlsScheduler(int64_t num_units, IlsOptions options) : options_(std
                   "byte budget: expected the costs of ", num_units, " units, got ",
                   options_.costs.unit.size());
     SLIMFIT_CHECK(options_.exploration == 0.0,
-                  "exploration is not supported with a byte budget (budget=bytes); set "
-                  "exploration=0 or budget=units");
+                  "exploration is not supported with a byte budget (budget=mean or worst); "
+                  "set exploration=0 or budget=units");
     std::vector<uint8_t> always(size_t(num_units), 0);
     for (int64_t u : options_.always_train) always[size_t(u)] = 1;
     for (int64_t u = 0; u < num_units; ++u) {
       std::vector<uint8_t> with = always;
       with[size_t(u)] = 1;
-      SLIMFIT_CHECK(mask_cost(options_.costs, with) <= options_.budget, "byte budget ",
-                    options_.budget, " cannot train unit ", u,
+      SLIMFIT_CHECK(mask_cost(options_.costs, with) <= options_.budget * (1.0 + kBudgetSlack),
+                    "byte budget ", options_.budget, " cannot train unit ", u,
                     " next to the always-train units (cost ", mask_cost(options_.costs, with),
                     "); the budget must cover any one unit");
     }
@@ -78,8 +85,7 @@ std::vector<uint8_t> IlsScheduler::next_mask() const {
       return true;
     }
     const double cost = added_cost(options_.costs, mask, size_t(u));
-    // (the relative slack absorbs rounding in sums of costs taken in another order)
-    if (spent + cost <= options_.budget * (1.0 + 1e-12)) mask[u] = 1, ++taken, spent += cost;
+    if (spent + cost <= options_.budget * (1.0 + kBudgetSlack)) mask[u] = 1, ++taken, spent += cost;
     return true;  // a cheaper unit may still fit
   };
   for (int64_t u : options_.always_train) {

@@ -198,6 +198,8 @@ void validate(const TrainConfig& c) {
                 c.score, "'");
   SLIMFIT_CHECK(c.budget == "units" || c.budget == "mean" || c.budget == "worst",
                 "budget must be units, mean or worst, got '", c.budget, "'");
+  SLIMFIT_CHECK(c.exploration == 0 || c.budget == "units", "exploration=", c.exploration,
+                " needs budget=units (a byte budget does not explore), got budget=", c.budget);
   SLIMFIT_CHECK(c.coast_steps >= 0, "coast_steps must be >= 0 (0: automatic), got ", c.coast_steps);
   SLIMFIT_CHECK(c.pooling.empty() || c.pooling == "cls" || c.pooling == "mean",
                 "pooling must be cls or mean (empty: the model's own), got '", c.pooling, "'");

@@ -316,6 +316,13 @@ TEST(TrainConfig, RejectsBadKeysAndValues) {
   w = tiny(10);
   w.coast_steps = -1;
   EXPECT_THROW(slimfit::train::validate(w), slimfit::Error);
+  w = tiny(10);
+  w.exploration = 0.1;  // a byte budget (the default) does not explore
+  EXPECT_THROW(slimfit::train::validate(w), slimfit::Error);
+  w.budget = "units";
+  slimfit::train::validate(w);
+  w.budget = "bytes";
+  EXPECT_THROW(slimfit::train::validate(w), slimfit::Error);
   TrainConfig bad = tiny(10);
   bad.freeze_ratio = 1.0;
   EXPECT_THROW(slimfit::train::validate(bad), slimfit::Error);

@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Prints the README's accuracy-parity tables (issue 11) from the committed result JSONs:
+the protocols of benchmarks/accuracy_parity.sh and the lever runs of accuracy_levers.sh.
+Usage: python3 benchmarks/parity_tables.py   (a missing result file prints a note instead)."""
+import json
+import os
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def load(name):
+    path = os.path.join(RESULTS, name)
+    if not os.path.exists(path):
+        print(f"\n({name}: not run yet)\n")
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def protocol_table(result, unit):
+    if not result:
+        return
+    methods = result["methods"]
+    base = methods.get("baseline")
+    print(f"| method | lr | accuracy % (mean) | std | per {unit} | vs baseline | units trained per step | peak MiB |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, m in methods.items():
+        gap = "" if name == "baseline" or not base else f"{m['accuracy_mean'] - base['accuracy_mean']:+.2f}"
+        std = "n/a" if m["accuracy_std"] is None else f"{m['accuracy_std']:.2f}"
+        runs = ", ".join(f"{a:.2f}" for a in m["accuracies"])
+        print(f"| {name} | {m.get('lr', '')} | {m['accuracy_mean']:.2f} | {std} | {runs} | {gap} | "
+              f"{100 * m['trainable_fraction']:.0f}% | {m['peak_bytes'] / 2**20:.0f} |")
+    print(f"\n{result['protocol']}\n")
+
+
+def lever_table(result, baseline_arm):
+    if not result:
+        return
+    arms = result["arms"]
+    base = arms.get(baseline_arm)
+    print("| arm | budget | frozen units | score | lr | accuracy % | vs " + baseline_arm +
+          " | units trained per step | peak MiB |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, a in sorted(arms.items(), key=lambda kv: (kv[0].split("-")[0], kv[1]["accuracy"])):
+        k = a["keys"]
+        frozen = k.get("frozen_update", "none (before coasting)") if float(k["freeze_ratio"]) > 0 else "-"
+        extra = [f"{key}={k[key]}" for key in ("staleness", "exploration") if k.get(key) not in (None, "0")]
+        gap = "" if not base or name == baseline_arm else f"{a['accuracy'] - base['accuracy']:+.2f}"
+        print(f"| {name}{' (' + ', '.join(extra) + ')' if extra else ''} | "
+              f"{k.get('budget', 'units') if float(k['freeze_ratio']) > 0 else '-'} | {frozen} | "
+              f"{k.get('score', 'relative')} | {a['lr']:g} | {a['accuracy']:.2f} | {gap} | "
+              f"{100 * a['trainable_fraction']:.0f}% | {a['peak_bytes'] / 2**20:.0f} |")
+    print(f"\n{result['protocol']}\n")
+
+
+print("## Rotten Tomatoes, 1 epoch, 3 folds (accuracy_1epoch_parity.json)\n")
+protocol_table(load("accuracy_1epoch_parity.json"), "fold")
+print("## Fashion-MNIST 5-9, vit-tiny, 1 epoch, 3 seeds (accuracy_fashion_mnist_s469-parity.json)\n")
+protocol_table(load("accuracy_fashion_mnist_s469-parity.json"), "seed")
+print("## Fashion-MNIST, lr 1e-3 for both, seed 0 (accuracy_fashion_mnist_s469-lr1e-3.json)\n")
+protocol_table(load("accuracy_fashion_mnist_s469-lr1e-3.json"), "seed")
+print("## Rotten Tomatoes, 3 epochs, 3 folds (accuracy_3epoch_parity.json)\n")
+protocol_table(load("accuracy_3epoch_parity.json"), "fold")
+print("## Levers, 120 steps, fold 0 (accuracy_levers_s120.json)\n")
+lever_table(load("accuracy_levers_s120.json"), "baseline-lr2e-4")
+print("## Levers, 1 epoch (267 steps), fold 0 (accuracy_levers_s267.json)\n")
+lever_table(load("accuracy_levers_s267.json"), "baseline-lr2e-4")
