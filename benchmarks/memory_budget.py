@@ -11,7 +11,8 @@ batch-8 points cannot be scaled to batch 128 as benchmarks/memory.py does for th
 these points are measured at batch 128. The unfrozen baseline at batch 128 is the committed row
 of memory.json (extrapolated and validated there; freezing rules do not change it).
 
-Usage: python3 benchmarks/memory_budget.py [SEEDS]   (default 2)
+Usage: python3 benchmarks/memory_budget.py [SEEDS [BUDGETS [MODELS]]]
+  (defaults: 2 seeds, budgets mean,units, models bert-base,vit-b16)
 Writes benchmarks/results/memory_budget.json; each measurement is cached under
 benchmarks/results/memory_runs/ like memory.py's, so an interrupted run resumes.
 """
@@ -37,14 +38,23 @@ def measure(model, shape_args, r, budget, seed):
 
 def main():
     seeds = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+    budgets = sys.argv[2].split(",") if len(sys.argv) > 2 else ["mean", "units"]
+    models = sys.argv[3].split(",") if len(sys.argv) > 3 else [p[0] for p in POINTS]
     with open(os.path.join(RESULTS, "memory.json")) as f:
         committed = json.load(f)
     rows = committed["rows"] if isinstance(committed, dict) else committed
     out = []
+    previous = {}  # rows of other budgets or models from an earlier call are kept
+    path = os.path.join(RESULTS, "memory_budget.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            previous = {(x["model"], x["budget"]): x for x in json.load(f)["rows"]}
     for model, shape_args, shape, r in POINTS:
+        if model not in models:
+            continue
         base = next(x for x in rows if x["model"] == model and x["batch"] == BATCH and
                     x["seq"] == shape and x["method"] == "baseline")
-        for budget in ["mean", "units"]:
+        for budget in budgets:
             runs = [measure(model, shape_args, r, budget, s) for s in range(seeds)]
             act = [j["activation_bytes"] for j in runs]
             peak = [j["peak_bytes"] for j in runs]
@@ -61,10 +71,13 @@ def main():
                 "activation_ratio_mean": base["activation_bytes"] / statistics.mean(act),
                 "peak_ratio_min": base["peak_bytes"] / max(peak),
                 "peak_ratio_mean": base["peak_bytes"] / statistics.mean(peak)})
+    for row in out:
+        previous[(row["model"], row["budget"])] = row
+    out = list(previous.values())
     result = {"protocol": f"slimfit memory at batch {BATCH}, full 12-layer models, CPU fp32 bytes "
                           "from the counting allocator; SlimFit with --frozen-update coast and "
-                          "--budget mean (final) or units (the count rule); seeds 0.."
-                          f"{seeds - 1}; baseline = the committed memory.json row",
+                          "--budget mean (final), worst, or units (the count rule); seeds "
+                          "0..seeds-1 per row; baseline = the committed memory.json row",
               "rows": out}
     with open(os.path.join(RESULTS, "memory_budget.json"), "w") as f:
         json.dump(result, f, indent=2)

@@ -17,10 +17,13 @@ def load(name):
         return json.load(f)
 
 
-def protocol_table(result, unit):
+def protocol_table(result, unit, baseline_from=None):
+    """baseline_from: another protocol result whose baseline (same runs) is the reference."""
     if not result:
         return
-    methods = result["methods"]
+    methods = dict(result["methods"])
+    if "baseline" not in methods and baseline_from:
+        methods = {"baseline": baseline_from["methods"]["baseline"], **methods}
     base = methods.get("baseline")
     print(f"| method | lr | accuracy % (mean) | std | per {unit} | vs baseline | units trained per step | peak MiB |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -33,10 +36,27 @@ def protocol_table(result, unit):
     print(f"\n{result['protocol']}\n")
 
 
-def lever_table(result, baseline_arm):
+def run_as_arm(path):
+    """A run summary in the lever JSON's arm form (for protocol runs with a lever's settings)."""
+    with open(os.path.join(RESULTS, path)) as f:
+        s = json.load(f)
+    c = s["config"]
+    return {"accuracy": s["final_accuracy"], "lr": float(c["lr"]), "peak_bytes": s["peak_bytes"],
+            "trainable_fraction": s["trainable_fraction"],
+            "keys": {k: c[k] for k in ["freeze_ratio", "frozen_update", "score", "staleness",
+                                       "exploration", "budget"] if k in c}}
+
+
+def lever_table(result, baseline_arm, same_runs=None):
+    """same_runs: arm name -> a protocol run (under results/) with exactly that arm's settings."""
     if not result:
         return
-    arms = result["arms"]
+    arms = dict(result["arms"])
+    for name, path in (same_runs or {}).items():
+        if name not in arms and os.path.exists(os.path.join(RESULTS, path)):
+            arms[name + " (protocol run)"] = run_as_arm(path)
+    if baseline_arm not in arms and baseline_arm + " (protocol run)" in arms:
+        baseline_arm += " (protocol run)"
     base = arms.get(baseline_arm)
     print("| arm | budget | frozen units | score | lr | accuracy % | vs " + baseline_arm +
           " | units trained per step | peak MiB |")
@@ -44,10 +64,12 @@ def lever_table(result, baseline_arm):
     for name, a in sorted(arms.items(), key=lambda kv: (kv[0].split("-")[0], kv[1]["accuracy"])):
         k = a["keys"]
         frozen = k.get("frozen_update", "none (before coasting)") if float(k["freeze_ratio"]) > 0 else "-"
-        extra = [f"{key}={k[key]}" for key in ("staleness", "exploration") if k.get(key) not in (None, "0")]
+        extra = [f"{key}={float(k[key]):g}" for key in ("staleness", "exploration")
+                 if k.get(key) is not None and float(k[key]) != 0]
         gap = "" if not base or name == baseline_arm else f"{a['accuracy'] - base['accuracy']:+.2f}"
+        budget = {"bytes": "worst"}.get(k.get("budget", "units"), k.get("budget", "units"))
         print(f"| {name}{' (' + ', '.join(extra) + ')' if extra else ''} | "
-              f"{k.get('budget', 'units') if float(k['freeze_ratio']) > 0 else '-'} | {frozen} | "
+              f"{budget if float(k['freeze_ratio']) > 0 else '-'} | {frozen} | "
               f"{k.get('score', 'relative')} | {a['lr']:g} | {a['accuracy']:.2f} | {gap} | "
               f"{100 * a['trainable_fraction']:.0f}% | {a['peak_bytes'] / 2**20:.0f} |")
     print(f"\n{result['protocol']}\n")
@@ -56,12 +78,20 @@ def lever_table(result, baseline_arm):
 print("## Rotten Tomatoes, 1 epoch, 3 folds (accuracy_1epoch_parity.json)\n")
 protocol_table(load("accuracy_1epoch_parity.json"), "fold")
 print("## Fashion-MNIST 5-9, vit-tiny, 1 epoch, 3 seeds (accuracy_fashion_mnist_s469-parity.json)\n")
-protocol_table(load("accuracy_fashion_mnist_s469-parity.json"), "seed")
-print("## Fashion-MNIST, lr 1e-3 for both, seed 0 (accuracy_fashion_mnist_s469-lr1e-3.json)\n")
+fmnist = load("accuracy_fashion_mnist_s469-parity.json")
+protocol_table(fmnist, "seed")
+print("## Fashion-MNIST, lr 1e-3 (the baseline on seed 0 only) "
+      "(accuracy_fashion_mnist_s469-lr1e-3.json)\n")
 protocol_table(load("accuracy_fashion_mnist_s469-lr1e-3.json"), "seed")
+print("## Fashion-MNIST, SlimFit with budget=worst, against the parity baseline "
+      "(accuracy_fashion_mnist_s469-worst.json)\n")
+protocol_table(load("accuracy_fashion_mnist_s469-worst.json"), "seed", fmnist)
 print("## Rotten Tomatoes, 3 epochs, 3 folds (accuracy_3epoch_parity.json)\n")
 protocol_table(load("accuracy_3epoch_parity.json"), "fold")
 print("## Levers, 120 steps, fold 0 (accuracy_levers_s120.json)\n")
 lever_table(load("accuracy_levers_s120.json"), "baseline-lr2e-4")
 print("## Levers, 1 epoch (267 steps), fold 0 (accuracy_levers_s267.json)\n")
-lever_table(load("accuracy_levers_s267.json"), "baseline-lr2e-4")
+lever_table(load("accuracy_levers_s267.json"), "baseline-lr2e-4", {
+    "baseline-lr2e-4": "accuracy_runs/rt-mean-s267-parity-baseline-fold0.json",
+    "slimfit-mean-lr2e-4": "accuracy_runs/rt-mean-s267-parity-slimfit-fold0.json",
+    "slimfit-none-lr1e-4": "accuracy_runs/rt-mean-s267-slimfit-fold0.json"})

@@ -176,7 +176,9 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
   for (size_t i = 0; i < units_.size(); ++i) {
     if (starts_with_any(units_[i].name, prefixes)) ils.always_train.push_back(int64_t(i));
   }
-  if (config_.budget != "units") {
+  // With nothing frozen every unit trains, whatever the budget: no costs to compute or report.
+  const bool by_bytes = config_.budget != "units" && config_.freeze_ratio > 0;
+  if (by_bytes) {
     const models::ModelConfig& mc = model_->config();
     const int64_t patches = (mc.image_size / mc.patch_size) * (mc.image_size / mc.patch_size);
     const int64_t tokens =
@@ -230,9 +232,9 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
   }
   log_info(
       world, " rank(s), backend ", comm_->backend(), "; model ", spec.config.name, ": ",
-      units_.size(), " units, ", config_.budget == "units" ? "" : "the bytes of ",
-      scheduler_->num_trainable(), " train per step (freeze_ratio ", config_.freeze_ratio,
-      "), frozen_update ", config_.frozen_update,
+      units_.size(), " units, ", by_bytes ? "the bytes of " : "", scheduler_->num_trainable(),
+      " train per step (freeze_ratio ", config_.freeze_ratio, "), frozen_update ",
+      config_.frozen_update,
       adamw.coast && adamw.coast_window > 0 ? str_cat(" (", adamw.coast_window, " steps)") : "",
       ", compress ", config_.compress ? "on" : "off", "; data ", config_.data, ": ",
       train_indices_.size(), " train / ", eval_indices_.size(), " eval; ", total_steps_, " steps");
