@@ -107,7 +107,10 @@ TEST(Trainer, LossFallsAndEveryUnitTrains) {
 class ResumeTest : public ::testing::TestWithParam<int64_t> {};
 
 TEST_P(ResumeTest, ResumeIsBitIdenticalToAStraightRun) {
-  const std::string ck_a = temp_path("straight.h5"), ck_b = temp_path("split.h5");
+  // One pair of files per case: ctest runs the cases in parallel.
+  const std::string window = std::to_string(GetParam());
+  const std::string ck_a = temp_path("straight_w" + window + ".h5"),
+                    ck_b = temp_path("split_w" + window + ".h5");
   TrainConfig a = tiny(30);
   ASSERT_EQ(a.frozen_update, "coast");
   a.coast_steps = GetParam();
