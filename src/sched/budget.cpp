@@ -82,6 +82,19 @@ UnitCosts unit_costs(const std::vector<Unit>& units, const models::ModelConfig& 
   return c;
 }
 
+int64_t tokens_per_example(const models::ModelConfig& config, int64_t text_tokens) {
+  if (config.arch != models::Arch::kVit) return text_tokens;
+  const int64_t side = config.image_size / config.patch_size;
+  return side * side + 1;
+}
+
+double budget_bytes(const std::string& kind, const UnitCosts& costs, int64_t count,
+                    const std::vector<int64_t>& always_train) {
+  if (kind == "mean") return mean_cost(costs, count, always_train);
+  SLIMFIT_CHECK(kind == "worst", "a byte budget is mean or worst, got '", kind, "'");
+  return worst_case_cost(costs, count, always_train);
+}
+
 double mask_cost(const UnitCosts& costs, const std::vector<uint8_t>& mask) {
   SLIMFIT_ASSERT(mask.size() == costs.unit.size());
   double total = 0.0;

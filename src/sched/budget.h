@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "models/config.h"
@@ -44,6 +45,13 @@ UnitCosts unit_costs(const std::vector<Unit>& units, const models::ModelConfig& 
 double added_cost(const UnitCosts& costs, const std::vector<uint8_t>& mask, size_t unit);
 // The bytes a set of units costs (mask[i] == 1: unit i trains).
 double mask_cost(const UnitCosts& costs, const std::vector<uint8_t>& mask);
+
+// The tokens per example the costs assume: a ViT's patches plus [CLS], or `text_tokens`.
+int64_t tokens_per_example(const models::ModelConfig& config, int64_t text_tokens);
+
+// The budget named `kind` ("mean" or "worst", below) for `count` units.
+double budget_bytes(const std::string& kind, const UnitCosts& costs, int64_t count,
+                    const std::vector<int64_t>& always_train);
 
 // Budget "worst": the cost of `count` units chosen greedily by largest added cost, starting
 // from the always-train units (a set the count rule could pick).

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/strings.h"
 #include "mem/device_memory.h"
 #include "mem/ledger.h"
 #include "models/model.h"
@@ -20,6 +21,7 @@
 #include "sched/ils.h"
 #include "sched/units.h"
 #include "train/adamw.h"
+#include "train/config.h"
 #include "train/model_spec.h"
 
 namespace slimfit::train {
@@ -98,20 +100,16 @@ StepMemoryReport measure_training_step(const StepMemoryOptions& options) {
   } else {
     SLIMFIT_CHECK(options.budget == "mean" || options.budget == "worst",
                   "--budget must be units, mean or worst, got '", options.budget, "'");
-    const int64_t tokens =
-        config.arch == models::Arch::kVit
-            ? (config.image_size / config.patch_size) * (config.image_size / config.patch_size) + 1
-            : options.seq;
     sched::IlsOptions ils;
     ils.freeze_ratio = options.freeze_ratio;
     ils.seed = options.seed;
+    const auto always = split_commas(TrainConfig().always_train);  // train's default head
     for (size_t i = 0; i < units.size(); ++i) {
-      if (units[i].name.rfind("classifier", 0) == 0) ils.always_train.push_back(int64_t(i));
+      if (starts_with_any(units[i].name, always)) ils.always_train.push_back(int64_t(i));
     }
-    ils.costs = sched::unit_costs(units, config, options.batch, tokens, options.compress);
-    ils.budget = options.budget == "mean"
-                     ? sched::mean_cost(ils.costs, count, ils.always_train)
-                     : sched::worst_case_cost(ils.costs, count, ils.always_train);
+    ils.costs = sched::unit_costs(units, config, options.batch,
+                                  sched::tokens_per_example(config, options.seq), options.compress);
+    ils.budget = sched::budget_bytes(options.budget, ils.costs, count, ils.always_train);
     report.budget_bytes = ils.budget;
     const std::vector<uint8_t> mask = sched::IlsScheduler(report.units_total, ils).next_mask();
     for (size_t i = 0; i < units.size(); ++i) {

@@ -180,18 +180,13 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
   const bool by_bytes = config_.budget != "units" && config_.freeze_ratio > 0;
   if (by_bytes) {
     const models::ModelConfig& mc = model_->config();
-    const int64_t patches = (mc.image_size / mc.patch_size) * (mc.image_size / mc.patch_size);
-    const int64_t tokens =
-        mc.arch == models::Arch::kVit
-            ? patches + 1
-            : (dataset_->max_tokens() > 0 ? dataset_->max_tokens() : config_.seq_len);
+    const int64_t tokens = sched::tokens_per_example(
+        mc, dataset_->max_tokens() > 0 ? dataset_->max_tokens() : config_.seq_len);
     const int64_t examples = config_.batch / config_.grad_accum;
     ils.costs = sched::unit_costs(units_, mc, examples, tokens, config_.compress);
     const int64_t count =
         int64_t(units_.size()) - int64_t(std::floor(config_.freeze_ratio * double(units_.size())));
-    ils.budget = config_.budget == "mean"
-                     ? sched::mean_cost(ils.costs, count, ils.always_train)
-                     : sched::worst_case_cost(ils.costs, count, ils.always_train);
+    ils.budget = sched::budget_bytes(config_.budget, ils.costs, count, ils.always_train);
     log_info("budget=", config_.budget, ": ", mib(int64_t(ils.budget)),
              " MiB per step for the trained units' gradients, snapshots and saved inputs (",
              config_.budget == "mean" ? "the expected cost" : "the most", " of ", count,
