@@ -51,7 +51,8 @@ one_run() {  # method fold
   OMP_NUM_THREADS=$threads "$bin" train model=minilm "data=$data" "steps=$steps" "batch=$batch" \
     "lr=$method_lr" warmup_steps=$((steps / 10)) dropout=0.1 seed=0 "kfold=$folds" "fold=$fold" \
     "pooling=$pooling" log_every=20 checkpoint_every=20 "checkpoint=$base.ckpt.h5" \
-    "metrics=$base.metrics.h5" $args "${resume[@]}" --summary "$out.tmp" >> "$base.log" 2>&1
+    "metrics=$base.metrics.h5" $args "${resume[@]}" --summary "$out.tmp" >> "$base.log" 2>&1 ||
+    { echo "$(basename "$base") failed (its checkpoint, if any, is kept): see $base.log" >&2; return 1; }
   mv "$out.tmp" "$out"
   rm -f "$base.ckpt.h5"
   echo "$prefix $method fold $fold: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["final_accuracy"])' "$out")%"

@@ -62,7 +62,8 @@ one_run() {  # name method keys...
     warmup_steps=$((steps / 10)) dropout=0.1 seed=0 kfold=3 "fold=$fold" pooling=mean \
     log_every=20 checkpoint_every=20 "checkpoint=$base.ckpt.h5" "metrics=$base.metrics.h5" \
     $(train_method_args "$method" "$r") "$@" "${resume[@]}" --summary "$base.json.tmp" \
-    >> "$base.log" 2>&1
+    >> "$base.log" 2>&1 ||
+    { echo "$(basename "$base") failed (its checkpoint, if any, is kept): see $base.log" >&2; return 1; }
   mv "$base.json.tmp" "$base.json"
   rm -f "$base.ckpt.h5"
   echo "$name fold $fold, $steps steps: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["final_accuracy"])' "$base.json")%"

@@ -61,7 +61,8 @@ one_run() {  # method seed
   OMP_NUM_THREADS=$threads "$bin" train model=vit-tiny data=fashion-mnist classes=5-9 \
     eval_data=fashion-mnist:test $init "steps=$steps" "batch=$batch" "lr=$method_lr" \
     warmup_steps=$((steps / 10)) "seed=$seed" log_every=25 checkpoint_every=25 \
-    "checkpoint=$base.ckpt.h5" $args "${resume[@]}" --summary "$out.tmp" >> "$base.log" 2>&1
+    "checkpoint=$base.ckpt.h5" $args "${resume[@]}" --summary "$out.tmp" >> "$base.log" 2>&1 ||
+    { echo "$(basename "$base") failed (its checkpoint, if any, is kept): see $base.log" >&2; return 1; }
   mv "$out.tmp" "$out"
   rm -f "$base.ckpt.h5"
   echo "fashion-mnist $method seed $seed: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["final_accuracy"])' "$out")%"
