@@ -11,7 +11,8 @@
 # protocol, the pretraining run and the from-scratch reference) and the per-run summaries under
 # benchmarks/results/accuracy_vit_runs/. Runs already summarised are skipped (the script resumes).
 # Knobs (environment): VIT_PRE_STEPS (600), VIT_STEPS (150), VIT_BATCH (64), VIT_LR (5e-4),
-#   VIT_R (0.8), VIT_SEEDS (3), VIT_JOBS (2 runs at once, VIT_THREADS threads each, default 1),
+#   VIT_R (0.8), VIT_SEEDS (3), VIT_FIRST_SEED (0; seeds run FIRST..FIRST+SEEDS-1),
+#   VIT_JOBS (2 runs at once, VIT_THREADS threads each, default 1),
 #   VIT_METHODS (default: baseline freeze_only compress_only slimfit scratch), VIT_LR_<METHOD>
 #   (that method's lr, default VIT_LR), VIT_KEYS (extra keys for freeze_only and slimfit),
 #   VIT_TAG (a name for those settings: runs are fmnist-sSTEPS-TAG-METHOD-seedK, and the result
@@ -24,6 +25,7 @@ source "$root/benchmarks/methods.sh"
 bin="${SLIMFIT_BIN:-$root/build/slimfit}"
 pre_steps="${VIT_PRE_STEPS:-600}" steps="${VIT_STEPS:-150}" batch="${VIT_BATCH:-64}"
 lr="${VIT_LR:-5e-4}" r="${VIT_R:-0.8}" seeds="${VIT_SEEDS:-3}" jobs="${VIT_JOBS:-2}"
+first_seed="${VIT_FIRST_SEED:-0}"
 threads="${VIT_THREADS:-1}" keys="${VIT_KEYS:-}"
 methods="${VIT_METHODS:-baseline freeze_only compress_only slimfit scratch}"
 name="fmnist" result="accuracy_fashion_mnist.json"
@@ -70,16 +72,17 @@ one_run() {  # method seed
 export -f one_run train_method_args
 export bin steps batch lr r threads runs pre_ckpt keys name ${!VIT_LR_*}
 
-for seed in $(seq 0 $((seeds - 1))); do
+for seed in $(seq "$first_seed" $((first_seed + seeds - 1))); do
   for method in $methods; do echo "$method $seed"; done
 done | xargs -P "$jobs" -L 1 bash -c 'one_run "$0" "$1"'
 
-python3 - "$runs" "$seeds" "$pre_steps" "$steps" "$batch" "$lr" "$r" "$name" "$keys" <<'PY' | tee "$root/benchmarks/results/$result"
+python3 - "$runs" "$seeds" "$pre_steps" "$steps" "$batch" "$lr" "$r" "$name" "$keys" "$first_seed" <<'PY' | tee "$root/benchmarks/results/$result"
 import json, os, statistics, sys
-runs, seeds, pre_steps, steps, batch, lr, r, name, keys = sys.argv[1:10]
-seeds = int(seeds)
+runs, seeds, pre_steps, steps, batch, lr, r, name, keys, first_seed = sys.argv[1:11]
+seeds, first_seed = int(seeds), int(first_seed)
 def summarise(method):
-    paths = [f"{runs}/{name}-{method}-seed{k}.json" for k in range(seeds)]
+    paths = [f"{runs}/{name}-{method}-seed{k}.json"
+             for k in range(first_seed, first_seed + seeds)]
     s = [json.load(open(p)) for p in paths if os.path.exists(p)]
     if not s:
         return None
@@ -107,7 +110,8 @@ print(json.dumps({
                 f"{batch}, lr per method as listed (warm-up 10%, linear decay), extra keys for "
                 f"the freezing methods '{keys}', freeze_ratio {r} for "
                 f"freeze_only/slimfit, on the 30,000 training images of classes 5-9, evaluated on "
-                f"all 5,000 test images of classes 5-9; {seeds} seeds (data order, head init, "
+                f"all 5,000 test images of classes 5-9; {seeds} seeds, "
+                f"{first_seed}..{first_seed + seeds - 1} (data order, head init, "
                 f"schedule); accuracy in percent; std is the sample std over seeds",
     "pretrain": {"accuracy_on_test_classes_0_4": pre["final_accuracy"], "steps": pre["steps"]},
     "reference": {"from_scratch_baseline": summarise("scratch")},
