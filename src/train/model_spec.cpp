@@ -4,6 +4,9 @@
 #include <filesystem>
 
 #include "common/error.h"
+#include "common/log.h"
+#include "common/strings.h"
+#include "train/checkpoint.h"
 
 namespace slimfit::train {
 
@@ -28,6 +31,19 @@ ModelSpec resolve_model_spec(const std::string& spec) {
                 "': expected a built-in name (bert-tiny, bert-base, vit-tiny, vit-b16), minilm, a "
                 "Hugging Face checkpoint directory or a config.json path");
   return {models::config_from_json_file(path), ""};
+}
+
+void load_model_weights(models::ClassifierImpl& model, const ModelSpec& spec,
+                        const std::string& init, const std::vector<std::string>& init_skip) {
+  if (!spec.weights.empty()) {
+    const auto fresh = models::load_weights(model, spec.weights, /*strict=*/false);
+    log_info("loaded ", spec.weights, "; freshly initialised: ", fresh.size(), " tensors");
+  }
+  if (!init.empty()) {
+    const auto fresh = load_initial_weights(init, model, init_skip);
+    log_info("init: weights from ", init, "; freshly initialised (init_skip=",
+             join_first(init_skip, 8), "): ", fresh.empty() ? "none" : join_first(fresh, 8));
+  }
 }
 
 }  // namespace slimfit::train

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "models/config.h"
+#include "models/model.h"
 
 namespace slimfit::train {
 
@@ -14,5 +16,12 @@ struct ModelSpec {
 };
 
 ModelSpec resolve_model_spec(const std::string& spec);
+
+// The one path by which train loads weights into a freshly made `model`: spec.weights (the
+// pretrained file of a model directory), then `init` (a slimfit checkpoint; parameters whose
+// names start with one of init_skip keep their fresh initialisation). Logs what it loaded and
+// what starts fresh.
+void load_model_weights(models::ClassifierImpl& model, const ModelSpec& spec,
+                        const std::string& init, const std::vector<std::string>& init_skip);
 
 }  // namespace slimfit::train

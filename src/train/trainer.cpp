@@ -130,17 +130,7 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
   {
     mem::LedgerScope scope(mem::Category::kWeights);
     model_ = models::make_model(spec.config);
-    if (!spec.weights.empty()) {
-      const auto fresh = models::load_weights(*model_, spec.weights, /*strict=*/false);
-      log_info("loaded ", spec.weights, "; freshly initialised: ", fresh.size(), " tensors");
-    }
-    if (!config_.init.empty()) {
-      const auto fresh =
-          load_initial_weights(config_.init, *model_, split_commas(config_.init_skip));
-      log_info("init: weights from ", config_.init,
-               "; freshly initialised (init_skip=", config_.init_skip,
-               "): ", fresh.empty() ? "none" : join_first(fresh, 8));
-    }
+    load_model_weights(*model_, spec, config_.init, split_commas(config_.init_skip));
     model_->to(device_);
   }
   model_->ops()->slimfit = config_.compress;
