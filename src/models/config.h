@@ -31,6 +31,9 @@ struct ModelConfig {
   // tokens, how sentence-transformers checkpoints such as all-MiniLM-L6-v2 were trained; the
   // model then has no pooler).
   std::string pooling = "cls";
+  // The vocab.txt whose line numbers the token ids are (a model directory's, set by
+  // train::resolve_model_spec), or "": prepared text is then not checked against a vocabulary.
+  std::string vocab_file;
   // ViT
   int64_t image_size = 224;
   int64_t patch_size = 16;

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "common/error.h"
 #include "common/log.h"
@@ -38,54 +39,106 @@ bool is_head(const std::string& name) {
   return starts_with(name, "classifier.") || starts_with(name, "bert.pooler.");
 }
 
-// Copies the checkpoint tensors into the model's parameters. With head_mismatch_ok, a head
-// tensor (classifier, pooler) of another shape keeps its fresh init instead of throwing.
-std::vector<std::string> load_tensors(ClassifierImpl& model,
-                                      const std::map<std::string, at::Tensor>& tensors,
-                                      const std::string& path, bool strict, bool head_mismatch_ok) {
-  std::vector<std::string> missing;
-  at::NoGradGuard no_grad;
+// A source tensor that no parameter takes but a checkpoint may rightly carry (note [loading
+// weights]): a pooler (pooling=mean, or a ViTModel's), other heads, position_ids buffers.
+bool is_ignorable_extra(const std::string& source_name) {
+  std::string bare = source_name;
+  for (const char* prefix : {"bert.", "vit."})
+    if (starts_with(bare, prefix)) bare = bare.substr(std::string(prefix).size());
+  return starts_with(bare, "pooler.") || starts_with(bare, "classifier.") ||
+         starts_with(bare, "cls.") || ends_with(bare, "position_ids");
+}
+
+std::string shape_str(at::IntArrayRef sizes) { return str_cat(sizes); }
+
+// What load_weights will do, decided before any parameter changes.
+struct LoadPlan {
+  std::vector<std::pair<at::Tensor, at::Tensor>> copies;  // (parameter, source tensor)
+  std::vector<std::string> fresh, ignored, missing, unexpected, misshaped;
+};
+
+// The source name a parameter is stored under, or "" when the source lacks it.
+std::string find_source_name(const std::string& param,
+                             const std::map<std::string, at::Tensor>& tensors) {
+  for (const auto& candidate : candidate_names(param))
+    if (tensors.count(candidate)) return candidate;
+  return "";
+}
+
+LoadPlan plan_load(ClassifierImpl& model, const std::map<std::string, at::Tensor>& tensors,
+                   const std::string& source, const LoadRules& rules) {
+  LoadPlan plan;
+  std::set<std::string> taken;
+  const std::string& p = rules.name_prefix;
   for (auto& item : model.named_parameters()) {
     const std::string& name = item.key();
-    at::Tensor& param = item.value();
-    const at::Tensor* src = nullptr;
-    std::string found;
-    for (const auto& candidate : candidate_names(name)) {
-      auto it = tensors.find(candidate);
-      if (it != tensors.end()) {
-        src = &it->second;
-        found = candidate;
-        break;
-      }
-    }
-    if (src == nullptr) {
-      missing.push_back(name);
-      continue;
-    }
-    if (src->sizes() != param.sizes()) {
-      if (head_mismatch_ok && is_head(name)) {
-        log_warn("'", path, "': tensor '", found, "' has shape ", src->sizes(),
-                 " but the model's '", name, "' is ", param.sizes(),
-                 "; it keeps its fresh initialisation (num_labels differs from the checkpoint)");
-        missing.push_back(name);
+    const at::Tensor& param = item.value();
+    const std::string found = find_source_name(name, tensors);
+    if (!found.empty()) taken.insert(found);
+    const bool optional = rules.head_may_start_fresh && is_head(name);
+    if (starts_with_any(name, rules.skip)) {
+      plan.fresh.push_back(name);
+    } else if (found.empty()) {
+      (optional ? plan.fresh : plan.missing).push_back(name);
+    } else if (tensors.at(found).sizes() != param.sizes()) {
+      const std::string what = str_cat(p, found, " ", shape_str(tensors.at(found).sizes()),
+                                       " (the model's ", name, " is ", param.sizes(), ")");
+      if (!optional) {
+        plan.misshaped.push_back(what);
         continue;
       }
-      throw Error(str_cat("'", path, "': tensor '", found, "' has shape ", src->sizes(),
-                          " but the model's parameter '", name, "' expects ", param.sizes(),
-                          " (the checkpoint does not match config '", model.config().name, "')"));
+      log_warn(source, ": ", what, " keeps its fresh initialisation (another num_labels?)");
+      plan.fresh.push_back(name);
+    } else if (!at::isFloatingType(tensors.at(found).scalar_type())) {
+      plan.misshaped.push_back(str_cat(p, found, " of dtype ", tensors.at(found).scalar_type(),
+                                       " (the model's ", name, " is floating point)"));
+    } else {
+      plan.copies.emplace_back(param, tensors.at(found));
     }
-    SLIMFIT_CHECK(at::isFloatingType(src->scalar_type()), "'", path, "': tensor '", found,
-                  "' has dtype ", src->scalar_type(), " but parameter '", name,
-                  "' is floating point ", param.scalar_type());
-    param.copy_(*src);  // converts dtype (e.g. F16 checkpoints) and device
   }
-  SLIMFIT_CHECK(!strict || missing.empty(), "'", path, "' lacks ", missing.size(),
-                " of the model's parameters: ", join_first(missing, 8),
-                " (load with strict=false to keep their fresh initialisation)");
-  return missing;
+  for (const auto& [name, t] : tensors) {
+    if (taken.count(name)) continue;
+    (is_ignorable_extra(name) ? plan.ignored : plan.unexpected).push_back(p + name);
+  }
+  return plan;
+}
+
+std::string mismatch_message(const LoadPlan& plan, ClassifierImpl& model, const std::string& source,
+                             const LoadRules& rules) {
+  std::vector<std::string> missing;
+  for (const auto& name : plan.missing) missing.push_back(rules.name_prefix + name);
+  std::string msg = str_cat(source, " does not match the model '", model.config().name, "' (",
+                            model.config().num_layers, " layers):");
+  if (!missing.empty())
+    msg += str_cat("\n  has no ", join_first(missing, 8), " (", missing.size(), " missing)");
+  if (!plan.unexpected.empty())
+    msg += str_cat("\n  holds ", join_first(plan.unexpected, 8), ", which the model lacks (",
+                   plan.unexpected.size(), " unexpected)");
+  if (!plan.misshaped.empty())
+    msg += str_cat("\n  holds ", join_first(plan.misshaped, 8), " (", plan.misshaped.size(),
+                   " misshaped)");
+  return msg + (rules.hint.empty() ? "" : "\n" + rules.hint);
 }
 
 }  // namespace
+
+LoadResult load_weights(ClassifierImpl& model, const std::map<std::string, at::Tensor>& tensors,
+                        const std::string& source, const LoadRules& rules) {
+  LoadPlan plan = plan_load(model, tensors, source, rules);
+  SLIMFIT_CHECK(plan.missing.empty() && plan.unexpected.empty() && plan.misshaped.empty(),
+                mismatch_message(plan, model, source, rules));
+  at::NoGradGuard no_grad;
+  for (auto& [param, src] : plan.copies) param.copy_(src);  // converts dtype (F16) and device
+  return {std::move(plan.fresh), std::move(plan.ignored), int64_t(plan.copies.size())};
+}
+
+LoadResult load_pretrained_weights(ClassifierImpl& model, const std::string& path) {
+  LoadRules rules;
+  rules.hint =
+      "Is it a checkpoint of another architecture or size than config.json says? Only the task "
+      "head (classifier, and a pooler the file lacks) may start fresh";
+  return load_weights(model, read_safetensors(path), "'" + path + "'", rules);
+}
 
 Batch Batch::to(at::Device device) const {
   auto move = [&](const at::Tensor& t) {
@@ -111,10 +164,6 @@ Classifier make_model(const ModelConfig& config) {
   throw Error(str_cat("make_model: config '", config.name, "' has an unknown architecture"));
 }
 
-std::vector<std::string> load_weights(ClassifierImpl& model, const std::string& path, bool strict) {
-  return load_tensors(model, read_safetensors(path), path, strict, /*head_mismatch_ok=*/false);
-}
-
 Classifier load_pretrained(const std::string& dir, int64_t num_labels) {
   namespace fs = std::filesystem;
   SLIMFIT_CHECK(fs::is_directory(dir), "load_pretrained: '", dir,
@@ -127,19 +176,10 @@ Classifier load_pretrained(const std::string& dir, int64_t num_labels) {
                 "' not found (only safetensors are read; convert pytorch_model.bin with "
                 "safetensors.torch.save_file)");
   Classifier model = make_model(config);
-  std::vector<std::string> missing =
-      load_tensors(*model, read_safetensors(weights), weights, /*strict=*/false,
-                   /*head_mismatch_ok=*/true);
-  std::vector<std::string> body;
-  for (const auto& name : missing)
-    if (!is_head(name)) body.push_back(name);
-  SLIMFIT_CHECK(body.empty(), "load_pretrained: '", weights, "' lacks ", body.size(),
-                " encoder tensors: ", join_first(body, 8),
-                " (is it a checkpoint of another architecture or size than config.json says?)");
-  if (!missing.empty())
-    log_warn("load_pretrained '", dir, "': ", missing.size(),
-             " head tensors not in the checkpoint keep their fresh initialisation: ",
-             join_first(missing, 8));
+  const LoadResult r = load_pretrained_weights(*model, weights);
+  if (!r.fresh.empty())
+    log_info("load_pretrained '", dir, "': ", r.fresh.size(),
+             " head tensors keep their fresh initialisation: ", join_first(r.fresh, 8));
   return model;
 }
 

@@ -4,8 +4,10 @@
 
 #include <torch/nn/module.h>
 
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "models/config.h"
 #include "ops/functional.h"
@@ -45,14 +47,46 @@ using Classifier = std::shared_ptr<ClassifierImpl>;
 // unit LayerNorm weights), deterministic for a given torch seed.
 Classifier make_model(const ModelConfig& config);
 
-// A Hugging Face checkpoint directory: config.json, model.safetensors (vocab.txt for BERT).
-// Tensors named without the "bert."/"vit." prefix (a bare BertModel) are accepted; the head
-// (classifier, and pooler if absent) keeps its fresh initialisation and is reported.
-Classifier load_pretrained(const std::string& dir, int64_t num_labels);
+// Note [loading weights]: every way train fills a model from a file (a pretrained safetensors
+// file, init= and resume= from a slimfit checkpoint) goes through load_weights, all or nothing.
+// Each parameter is one of:
+//  - skipped: its name starts with one of LoadRules::skip (init_skip); never read, stays fresh;
+//  - head (classifier.*, bert.pooler.*) when LoadRules::head_may_start_fresh: loaded when the
+//    source holds it in the right shape, otherwise it stays fresh (a checkpoint of another task,
+//    or a bare BertModel without a classifier);
+//  - required: anything else. Absent, of another shape or not floating point is an error.
+// A source tensor that no parameter takes is an error too (config.json with fewer layers than
+// the weights, another architecture), except tensors a checkpoint legitimately carries for
+// other uses: a pooler the model does not have (pooling=mean, ViT), other task heads ("cls.",
+// "classifier."), and position_ids buffers. Those are returned as `ignored`.
+// A mismatch lists the first 8 missing, unexpected and misshaped names with their counts, and
+// no parameter is changed.
+struct LoadRules {
+  std::vector<std::string> skip;     // parameter-name prefixes that are never read
+  bool head_may_start_fresh = true;  // the task head may be absent or of another shape
+  std::string name_prefix;           // how a source names a tensor in messages ("/weights/")
+  std::string hint;                  // appended to a mismatch error: what to do about it
+};
 
-// Loads parameters by name from a safetensors file. Throws slimfit::Error naming the tensor on
-// a missing tensor (when strict) or a shape/dtype mismatch. Returns the names not found.
-std::vector<std::string> load_weights(ClassifierImpl& model, const std::string& path, bool strict);
+struct LoadResult {
+  std::vector<std::string> fresh;    // parameters that keep their fresh initialisation
+  std::vector<std::string> ignored;  // source tensors the model has no use for
+  int64_t loaded = 0;                // parameters copied from the source
+};
+
+// Copies `tensors` into the model's parameters by name under `rules` (note [loading weights]).
+// Hugging Face aliases are accepted: a name without the "bert."/"vit." prefix (a bare
+// BertModel/ViTModel) and TF-era LayerNorm gamma/beta. `source` names the origin in messages
+// (e.g. "init: run.h5"). Throws slimfit::Error, before changing any parameter, on a mismatch.
+LoadResult load_weights(ClassifierImpl& model, const std::map<std::string, at::Tensor>& tensors,
+                        const std::string& source, const LoadRules& rules);
+
+// A pretrained safetensors file under the default rules (only the task head may start fresh).
+LoadResult load_pretrained_weights(ClassifierImpl& model, const std::string& path);
+
+// A Hugging Face checkpoint directory: config.json, model.safetensors (vocab.txt for BERT),
+// loaded by load_pretrained_weights; the head that starts fresh is logged.
+Classifier load_pretrained(const std::string& dir, int64_t num_labels);
 
 // A deterministic random batch of the model's input kind (for memory and speed measurement).
 // seq is the sequence length for BERT; ViT uses config.image_size.

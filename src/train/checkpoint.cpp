@@ -6,12 +6,25 @@
 
 #include <cstring>
 #include <filesystem>
+#include <map>
 
 #include "ckpt/h5.h"
 #include "common/error.h"
 #include "common/strings.h"
 
 namespace slimfit::train {
+namespace {
+
+// Every tensor under /weights, by parameter name (note [loading weights] in models/model.h).
+std::map<std::string, at::Tensor> read_weights(const h5::File& f) {
+  SLIMFIT_CHECK(f.is_group("/weights"), f.path(),
+                " has no /weights group: it is not a checkpoint written by slimfit train");
+  std::map<std::string, at::Tensor> out;
+  for (const std::string& name : f.list("/weights")) out[name] = f.read_tensor("/weights/" + name);
+  return out;
+}
+
+}  // namespace
 
 void save_checkpoint(const std::string& path, const TrainConfig& config,
                      models::ClassifierImpl& model, const AdamW& optimizer,
@@ -71,13 +84,11 @@ CheckpointState load_checkpoint(const std::string& path, const TrainConfig& conf
                 " was written by a different configuration:", differences,
                 "\nresume with the checkpoint's settings, or start a new run without resume=");
 
-  c10::NoGradGuard no_grad;
-  for (const auto& item : model.named_parameters()) {
-    const at::Tensor t = f.read_tensor("/weights/" + item.key());
-    SLIMFIT_CHECK(t.sizes() == item.value().sizes(), "checkpoint ", path, ": /weights/", item.key(),
-                  " has shape ", t.sizes(), " but the model expects ", item.value().sizes());
-    item.value().copy_(t);
-  }
+  models::LoadRules rules;
+  rules.head_may_start_fresh = false;  // resume restores every tensor
+  rules.name_prefix = "/weights/";
+  rules.hint = "resume needs every tensor of the run that wrote it; is the file damaged?";
+  models::load_weights(model, read_weights(f), "resume: checkpoint " + path, rules);
   const at::Tensor steps = f.read_tensor("/optimizer/steps");
   const at::Tensor idle = f.read_tensor("/optimizer/idle");
   SLIMFIT_CHECK(steps.numel() == int64_t(optimizer.slots().size()) && idle.numel() == steps.numel(),
@@ -116,27 +127,14 @@ std::vector<std::string> load_initial_weights(const std::string& path,
                 "checkpoint=PATH");
   h5::File f = h5::File::open(path);
   f.set_kind("checkpoint");
-  std::vector<std::pair<at::Tensor, at::Tensor>> copies;  // read and check all, then copy
-  std::vector<std::string> skipped;
-  for (const auto& item : model.named_parameters()) {
-    const std::string& name = item.key();
-    if (starts_with_any(name, skip_prefixes)) {
-      skipped.push_back(name);
-      continue;
-    }
-    SLIMFIT_CHECK(f.exists("/weights/" + name), "init: ", path, " has no /weights/", name,
-                  " (a checkpoint of another model?); init_skip=", join_first(skip_prefixes, 8),
-                  " lists the parameters that start fresh");
-    at::Tensor t = f.read_tensor("/weights/" + name);
-    SLIMFIT_CHECK(t.sizes() == item.value().sizes(), "init: ", path, ": /weights/", name,
-                  " has shape ", t.sizes(), " but the model expects ", item.value().sizes(),
-                  " (a checkpoint of another model size? add the name to init_skip to start it "
-                  "fresh)");
-    copies.emplace_back(item.value(), std::move(t));
-  }
-  c10::NoGradGuard no_grad;
-  for (auto& [param, t] : copies) param.copy_(t);
-  return skipped;
+  models::LoadRules rules;
+  rules.skip = skip_prefixes;
+  rules.head_may_start_fresh = false;  // init_skip names what starts fresh
+  rules.name_prefix = "/weights/";
+  rules.hint = str_cat("(a checkpoint of another model?); init_skip=", join_first(skip_prefixes, 8),
+                       " lists the parameters that start fresh: add a name to it to start that "
+                       "parameter fresh");
+  return models::load_weights(model, read_weights(f), "init: " + path, rules).fresh;
 }
 
 }  // namespace slimfit::train

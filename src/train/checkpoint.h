@@ -32,16 +32,19 @@ void save_checkpoint(const std::string& path, const TrainConfig& config,
                      models::ClassifierImpl& model, const AdamW& optimizer,
                      const CheckpointState& state);
 
-// Restores weights, optimizer and RNG in place and returns the rest.
+// Restores weights (every tensor, note [loading weights] in models/model.h), optimizer and RNG
+// in place and returns the rest.
 CheckpointState load_checkpoint(const std::string& path, const TrainConfig& config,
                                 models::ClassifierImpl& model, AdamW& optimizer);
 
 // Weights only, for fine-tuning from an earlier run (`init=`): copies /weights/<name> of a
 // slimfit checkpoint into every parameter whose name does not start with one of skip_prefixes;
 // those keep their fresh initialisation (a new task's head). Optimizer, scheduler and data
-// position are not read. Throws slimfit::Error naming the file and tensor, before changing any
-// weight, when the file is missing or not a checkpoint, or a loaded tensor is absent or has
-// another shape. Returns the names of the skipped parameters.
+// position are not read. Loads under note [loading weights] (models/model.h) with no head
+// leniency: throws slimfit::Error naming the file and tensors, before changing any weight, when
+// the file is missing or not a checkpoint, a loaded tensor is absent or has another shape, or
+// the file holds tensors the model lacks (more layers: a checkpoint of another model), other
+// than a pooler the model does not use. Returns the names of the skipped parameters.
 std::vector<std::string> load_initial_weights(const std::string& path,
                                               models::ClassifierImpl& model,
                                               const std::vector<std::string>& skip_prefixes);

@@ -339,11 +339,11 @@ TEST(HuggingFace, MiniLMHiddenStates) {
                  << "sentence-transformers/all-MiniLM-L6-v2 (CI does)";
   SafetensorsFile io = read_safetensors_file(kFixtures + "/minilm_io.safetensors");
   Classifier model = load_pretrained(dir, 2);  // a bare BertModel: no "bert." prefix
-  // Only the classifier is absent from the checkpoint (it has a pooler).
-  EXPECT_EQ(load_weights(*model, dir + "/model.safetensors", false),
-            (std::vector<std::string>{"classifier.weight", "classifier.bias"}));
-  expect_error([&] { load_weights(*model, dir + "/model.safetensors", true); },
-               {"lacks 2", "classifier.weight"});
+  // Only the classifier is absent from the checkpoint (it has a pooler); its position_ids
+  // buffer is no parameter and is ignored.
+  const LoadResult r = load_pretrained_weights(*model, dir + "/model.safetensors");
+  EXPECT_EQ(r.fresh, (std::vector<std::string>{"classifier.weight", "classifier.bias"}));
+  EXPECT_EQ(r.ignored, (std::vector<std::string>{"embeddings.position_ids"}));
   auto* bert = dynamic_cast<BertForSequenceClassificationImpl*>(model.get());
   ASSERT_NE(bert, nullptr);
   bert->eval();
@@ -398,19 +398,33 @@ TEST(HuggingFace, ModelsRouteThroughTheOpLayer) {
 
 // ---------------------------------------------------------------- loading weights
 
-TEST(LoadWeights, AcceptsBareModelNamesAndRejectsWrongShapes) {
-  const std::string src = kFixtures + "/bert_small/model.safetensors";
-  auto tensors = read_safetensors(src);
-  ModelConfig c = config_from_json_file(kFixtures + "/bert_small/config.json");
+// Note [loading weights] in models/model.h: all or nothing; only the task head may start fresh.
 
-  // Without the "bert." prefix, as a bare BertModel checkpoint names them.
+const std::string kBertSmall = kFixtures + "/bert_small";
+
+std::map<std::string, at::Tensor> bert_small_tensors() {
+  return read_safetensors(kBertSmall + "/model.safetensors");
+}
+
+ModelConfig bert_small_config() { return config_from_json_file(kBertSmall + "/config.json"); }
+
+// Writes `tensors` as a safetensors file in `dir` and loads it as pretrained weights.
+LoadResult load_file(ClassifierImpl& model, const TempDir& dir,
+                     const std::map<std::string, at::Tensor>& tensors) {
+  const std::string path = dir.file("weights.safetensors");
+  write_safetensors(path, tensors);
+  return load_pretrained_weights(model, path);
+}
+
+TEST(LoadWeights, AcceptsBareModelNamesAndRejectsWrongShapes) {
+  const auto tensors = bert_small_tensors();
   TempDir dir;
+  // Without the "bert." prefix, as a bare BertModel checkpoint names them: no classifier.
   std::map<std::string, at::Tensor> bare;
   for (const auto& [name, t] : tensors)
     if (name.rfind("bert.", 0) == 0) bare[name.substr(5)] = t;
-  write_safetensors(dir.file("bare.safetensors"), bare);
-  Classifier model = make_model(c);
-  EXPECT_EQ(load_weights(*model, dir.file("bare.safetensors"), false),
+  Classifier model = make_model(bert_small_config());
+  EXPECT_EQ(load_file(*model, dir, bare).fresh,
             (std::vector<std::string>{"classifier.weight", "classifier.bias"}));
   auto params = model->named_parameters();
   for (const auto& [name, t] : bare) EXPECT_TRUE(at::equal(params["bert." + name], t)) << name;
@@ -419,16 +433,92 @@ TEST(LoadWeights, AcceptsBareModelNamesAndRejectsWrongShapes) {
   // A tensor of the wrong shape: the error names it and both shapes.
   auto wrong = tensors;
   wrong["bert.encoder.layer.1.intermediate.dense.weight"] = at::zeros({255, 64});
-  write_safetensors(dir.file("wrong.safetensors"), wrong);
-  expect_error([&] { load_weights(*model, dir.file("wrong.safetensors"), true); },
-               {"'bert.encoder.layer.1.intermediate.dense.weight'", "[255, 64]", "[256, 64]"});
+  expect_error([&] { load_file(*model, dir, wrong); },
+               {"bert.encoder.layer.1.intermediate.dense.weight [255, 64]", "is [256, 64]",
+                "(1 misshaped)"});
+  // Integers where the model has floats.
+  auto ints = tensors;
+  ints["bert.embeddings.LayerNorm.weight"] = at::ones({64}, at::kLong);
+  expect_error([&] { load_file(*model, dir, ints); },
+               {"bert.embeddings.LayerNorm.weight of dtype Long", "(1 misshaped)"});
+}
 
-  // A missing encoder tensor: strict load names it.
-  auto partial = tensors;
-  partial.erase("bert.encoder.layer.0.output.dense.bias");
-  write_safetensors(dir.file("partial.safetensors"), partial);
-  expect_error([&] { load_weights(*model, dir.file("partial.safetensors"), true); },
-               {"lacks 1", "bert.encoder.layer.0.output.dense.bias"});
+TEST(LoadWeights, MismatchedNamesFailListingThemAndChangeNothing) {
+  std::map<std::string, at::Tensor> renamed;  // another architecture's names
+  for (const auto& [name, t] : bert_small_tensors())
+    renamed[name.rfind("bert.", 0) == 0 ? "roberta." + name.substr(5) : name] = t;
+  TempDir dir;
+  Classifier model = make_model(bert_small_config());
+  const at::Tensor classifier = model->named_parameters()["classifier.weight"].clone();
+  // 41 parameters: 37 body tensors missing (the pooler may start fresh); the 39 renamed ones are
+  // unexpected. The first 8 of each are listed.
+  expect_error([&] { load_file(*model, dir, renamed); },
+               {"does not match the model", "has no bert.embeddings.word_embeddings.weight, ",
+                "(29 more) (37 missing)", "holds roberta.embeddings.", "(31 more)",
+                "(39 unexpected)", "another architecture or size"});
+  // The classifier matched, but nothing is copied when anything else fails.
+  EXPECT_TRUE(at::equal(model->named_parameters()["classifier.weight"], classifier));
+}
+
+TEST(LoadWeights, LayerCountMustMatchTheWeights) {
+  const auto tensors = bert_small_tensors();  // 2 layers
+  TempDir dir;
+  ModelConfig deeper = bert_small_config();
+  deeper.num_layers = 3;
+  Classifier model = make_model(deeper);
+  expect_error(
+      [&] { load_file(*model, dir, tensors); },
+      {"(3 layers)", "has no bert.encoder.layer.2.attention.self.query.weight", "(16 missing)"});
+  ModelConfig shallower = bert_small_config();
+  shallower.num_layers = 1;
+  model = make_model(shallower);
+  expect_error([&] { load_file(*model, dir, tensors); },
+               {"(1 layers)", "holds bert.encoder.layer.1.", "(16 unexpected)"});
+}
+
+TEST(LoadWeights, OnlyTheHeadMayStartFreshAndIsNamed) {
+  const auto tensors = bert_small_tensors();
+  auto headless = tensors;
+  for (const char* name : {"classifier.weight", "classifier.bias", "bert.pooler.dense.weight",
+                           "bert.pooler.dense.bias"})
+    ASSERT_EQ(headless.erase(name), 1u) << name;
+  TempDir dir;
+  Classifier model = make_model(bert_small_config());
+  const LoadResult r = load_file(*model, dir, headless);
+  EXPECT_EQ(r.fresh, (std::vector<std::string>{"bert.pooler.dense.weight", "bert.pooler.dense.bias",
+                                               "classifier.weight", "classifier.bias"}));
+  EXPECT_EQ(r.loaded, 37);
+  EXPECT_TRUE(r.ignored.empty());
+  auto params = model->named_parameters();
+  for (const auto& [name, t] : headless) EXPECT_TRUE(at::equal(params[name], t)) << name;
+
+  // pooling=mean: the model has no pooler, so the file's is ignored, not unexpected.
+  ModelConfig mean = bert_small_config();
+  mean.pooling = "mean";
+  Classifier pooled = make_model(mean);
+  const LoadResult m = load_file(*pooled, dir, tensors);
+  EXPECT_TRUE(m.fresh.empty());
+  EXPECT_EQ(m.ignored,
+            (std::vector<std::string>{"bert.pooler.dense.bias", "bert.pooler.dense.weight"}));
+  EXPECT_EQ(m.loaded, 39);
+}
+
+// The rules init= uses: skipped prefixes start fresh; the head has no leniency.
+TEST(LoadWeights, SkipPrefixesAndStrictHead) {
+  auto tensors = bert_small_tensors();
+  Classifier model = make_model(bert_small_config());
+  LoadRules rules;
+  rules.skip = {"classifier"};
+  rules.head_may_start_fresh = false;
+  rules.name_prefix = "/weights/";
+  const at::Tensor classifier = model->named_parameters()["classifier.weight"].clone();
+  const LoadResult r = load_weights(*model, tensors, "init: x.h5", rules);
+  EXPECT_EQ(r.fresh, (std::vector<std::string>{"classifier.weight", "classifier.bias"}));
+  EXPECT_TRUE(r.ignored.empty());  // the skipped classifier's tensors are not unexpected
+  EXPECT_TRUE(at::equal(model->named_parameters()["classifier.weight"], classifier));
+  tensors.erase("bert.pooler.dense.bias");
+  expect_error([&] { load_weights(*model, tensors, "init: x.h5", rules); },
+               {"init: x.h5 does not match", "has no /weights/bert.pooler.dense.bias (1 missing)"});
 }
 
 TEST(LoadWeights, LoadPretrainedErrors) {
@@ -443,7 +533,7 @@ TEST(LoadWeights, LoadPretrainedErrors) {
   tensors.erase("bert.encoder.layer.1.attention.self.key.weight");
   write_safetensors(dir.file("model.safetensors"), tensors);
   expect_error([&] { load_pretrained(dir.str(), 2); },
-               {"lacks 1 encoder tensors", "bert.encoder.layer.1.attention.self.key.weight"});
+               {"has no bert.encoder.layer.1.attention.self.key.weight (1 missing)"});
 
   // Another num_labels than the checkpoint's head: the head keeps its fresh init.
   fs::copy_file(kFixtures + "/bert_small/model.safetensors", dir.file("model.safetensors"),
