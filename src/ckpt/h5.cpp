@@ -160,6 +160,51 @@ void reclaim(hid_t type, hid_t space, void* buf) {
 #endif
 }
 
+// Note [checksums]: every non-empty array slimfit writes is stored in chunks with HDF5's
+// Fletcher-32 filter, so a flipped bit in a tensor's bytes is a read error naming the dataset,
+// not a silently wrong weight (or a "non-finite loss" many steps later). A chunk holds whole
+// rows, about kChunkBytes of them. Scalars cannot be chunked: they are stored compact, inside
+// their object header, which the file format (V18 and later, see create) checksums itself.
+// Files written before this, without the filter, read as before.
+constexpr hsize_t kChunkBytes = hsize_t(1) << 20;
+
+// Chunk dimensions of about kChunkBytes of whole rows, or {} when the array cannot be chunked
+// (empty, or a single row beyond HDF5's 4 GiB chunk limit).
+std::vector<hsize_t> chunk_dims(const std::vector<hsize_t>& dims, hsize_t element_bytes) {
+  hsize_t row_bytes = element_bytes;
+  for (size_t i = 1; i < dims.size(); ++i) row_bytes *= dims[i];
+  if (dims.empty() || row_bytes == 0 || row_bytes >= (hsize_t(1) << 32)) return {};
+  std::vector<hsize_t> chunk = dims;
+  if (dims[0] > 0) chunk[0] = std::min(dims[0], std::max<hsize_t>(1, kChunkBytes / row_bytes));
+  for (hsize_t& c : chunk) c = std::max<hsize_t>(c, 1);
+  return chunk;
+}
+
+// Dataset creation properties under note [checksums].
+Handle checksummed_dcpl(const std::vector<hsize_t>& dims, hsize_t element_bytes) {
+  Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  const std::vector<hsize_t> chunk = chunk_dims(dims, element_bytes);
+  if (dims.empty()) {
+    H5Pset_layout(dcpl.get(), H5D_COMPACT);
+  } else if (!chunk.empty() && dims[0] > 0) {
+    H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data());
+    H5Pset_fletcher32(dcpl.get());
+  }
+  return dcpl;
+}
+
+// Whether a dataset carries the Fletcher-32 filter.
+bool has_checksum(hid_t dataset) {
+  Handle dcpl(H5Dget_create_plist(dataset), H5Pclose);
+  unsigned flags = 0;
+  size_t n = 0;
+  unsigned config = 0;
+  const bool found = H5Pget_filter_by_id2(dcpl.get(), H5Z_FILTER_FLETCHER32, &flags, &n, nullptr, 0,
+                                          nullptr, &config) >= 0;
+  H5Eclear2(H5E_DEFAULT);
+  return found;
+}
+
 }  // namespace
 
 std::string last_hdf5_error() {
@@ -210,6 +255,13 @@ Handle strong_close_fapl() {
 File File::create(const std::string& path) {
   silence_hdf5();
   Handle fapl = strong_close_fapl();
+  // Version-2 object headers and B-trees carry checksums (note [checksums]); HDF5 1.8 and later
+  // read them.
+#if H5_VERSION_GE(1, 10, 2)
+  H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+#else
+  H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST);
+#endif
   hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get());
   if (id < 0) {
     std::string detail = err_suffix();
@@ -360,9 +412,11 @@ void File::write_tensor(const std::string& name, const at::Tensor& tensor) {
   TypeMap tm = type_for(tensor.scalar_type());
   prepare_replace(n);
   at::Tensor t = tensor.detach().to(at::kCPU).contiguous();
-  Handle space = make_space(to_hsize(t.sizes()));
+  const std::vector<hsize_t> dims = to_hsize(t.sizes());
+  Handle space = make_space(dims);
   Handle lcpl = lcpl_intermediate();
-  Handle d(H5Dcreate2(id_, n.c_str(), tm.file, space.get(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT),
+  Handle dcpl = checksummed_dcpl(dims, static_cast<hsize_t>(t.element_size()));
+  Handle d(H5Dcreate2(id_, n.c_str(), tm.file, space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT),
            H5Dclose);
   SLIMFIT_CHECK(d.valid(), "cannot create dataset ", n, " in ", where(), err_suffix());
   if (t.numel() > 0) {
@@ -424,9 +478,12 @@ at::Tensor File::read_tensor(const std::string& name) const {
   }
 
   at::Tensor out = at::empty(sizes, at::TensorOptions().dtype(st));
-  if (out.numel() > 0) {
-    SLIMFIT_CHECK(H5Dread(d.get(), mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data_ptr()) >= 0,
-                  "cannot read dataset ", n, " in ", where(), err_suffix());
+  if (out.numel() > 0 && H5Dread(d.get(), mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data_ptr()) < 0) {
+    const std::string detail = err_suffix();
+    SLIMFIT_CHECK(!has_checksum(d.get()), "dataset ", n, " in ", where(),
+                  " fails its checksum: the file is damaged (a flipped bit, a truncated copy)",
+                  detail, "; restore it from a good copy");
+    throw Error(str_cat("cannot read dataset ", n, " in ", where(), detail));
   }
   if (final_st == at::kBool) return out.ne(0);
   if (final_st != st) return out.view(final_st);  // same element size: reinterpret the bits
@@ -641,6 +698,7 @@ void File::append_rows(const std::string& name, const at::Tensor& rows) {
     Handle space = make_space(init, &maxdims);
     Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
     H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data());
+    H5Pset_fletcher32(dcpl.get());  // note [checksums]
     Handle lcpl = lcpl_intermediate();
     Handle d(H5Dcreate2(id_, n.c_str(), tm.file, space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT),
              H5Dclose);

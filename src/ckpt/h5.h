@@ -2,6 +2,9 @@
 // metrics. Every failure is a slimfit::Error naming the file and the object, e.g.
 // "checkpoint ckpt.h5 has no dataset /weights/x"; HDF5's own error-stack printing is silenced.
 //
+// Integrity: arrays are written with HDF5's Fletcher-32 checksum (note [checksums] in h5.cpp), so
+// reading a damaged tensor is an error naming the dataset and the file.
+//
 // Names are HDF5 paths ("/weights/bert.embeddings.word_embeddings.weight"); a name without a
 // leading '/' is relative to the root. Writers create the intermediate groups and replace an
 // existing object of the same name.
@@ -51,9 +54,11 @@ class File {
 
   // Tensors: float32, float64, int64, int32, int16, int8, uint8, bool (stored as uint8),
   // float16 / bfloat16 (stored as raw uint16). The dtype is recorded in the attribute
-  // "slimfit_dtype" so read_tensor restores it. Tensors are made contiguous on the CPU.
+  // "slimfit_dtype" so read_tensor restores it. Tensors are made contiguous on the CPU. Arrays
+  // are stored chunked with a Fletcher-32 checksum, scalars compact (note [checksums]).
   void write_tensor(const std::string& name, const at::Tensor& tensor);
-  // Reads a whole dataset. Unsigned 16/32-bit data written by other tools become int32/int64.
+  // Reads a whole dataset, bit for bit as written. Unsigned 16/32-bit data written by other tools
+  // become int32/int64. A checksum failure is an error naming the dataset and the file.
   at::Tensor read_tensor(const std::string& name) const;
 
   void write_string(const std::string& name, const std::string& value);

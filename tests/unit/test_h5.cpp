@@ -12,6 +12,7 @@
 #include "ckpt/h5.h"
 #include "common/error.h"
 
+#include <hdf5.h>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -41,6 +42,23 @@ std::string message_of(const std::function<void()>& fn) {
     return e.what();
   }
   return "<no slimfit::Error thrown>";
+}
+
+// The raw bytes of a contiguous CPU tensor.
+std::string bytes_of(const at::Tensor& t) {
+  return std::string(static_cast<const char*>(t.data_ptr()), t.nbytes());
+}
+
+// Flips one bit in the middle of the only occurrence of `pattern` in `file`.
+void flip_bit_in(const std::string& file, const std::string& pattern) {
+  std::ifstream in(file, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  in.close();
+  const size_t at = bytes.find(pattern);
+  ASSERT_NE(at, std::string::npos) << "pattern not found in " << file;
+  ASSERT_EQ(bytes.find(pattern, at + 1), std::string::npos) << "pattern found twice";
+  bytes[at + pattern.size() / 2] ^= 0x10;
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
 }
 
 }  // namespace
@@ -197,4 +215,68 @@ TEST_F(H5Test, AtomicWriteKeepsLastGoodFile) {
   slimfit::h5::write_atomically(p, [](File& f) { f.write_int("/step", 30); });
   EXPECT_EQ(File::open(p).read_int("/step"), 30);
   EXPECT_FALSE(fs::exists(p + ".tmp"));
+}
+
+// Note [checksums] in ckpt/h5.cpp: a flipped bit in a tensor's data is an error naming the file
+// and the dataset; the other tensors still read, bit for bit as written.
+TEST_F(H5Test, ChecksumCatchesAFlippedBitInATensor) {
+  at::manual_seed(3);
+  const at::Tensor a = at::randn({32, 16}), b = at::randn({300000});  // b: several chunks
+  {
+    File f = File::create(path("ck.h5"));
+    f.write_tensor("/weights/a", a);
+    f.write_tensor("/weights/b", b);
+    f.close();
+  }
+  {
+    File f = File::open(path("ck.h5"));
+    EXPECT_EQ(bytes_of(f.read_tensor("/weights/a")), bytes_of(a));
+    EXPECT_EQ(bytes_of(f.read_tensor("/weights/b")), bytes_of(b));
+  }
+  flip_bit_in(path("ck.h5"), bytes_of(a));
+  File f = File::open(path("ck.h5"));
+  f.set_kind("checkpoint");
+  const std::string msg = message_of([&] { f.read_tensor("/weights/a"); });
+  EXPECT_NE(msg.find("dataset /weights/a in checkpoint " + path("ck.h5")), std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("fails its checksum"), std::string::npos) << msg;
+  EXPECT_EQ(bytes_of(f.read_tensor("/weights/b")), bytes_of(b));
+  // A flip in one chunk of a larger tensor is caught too.
+  f.close();
+  flip_bit_in(path("ck.h5"), bytes_of(b.narrow(0, 200000, 1000)));
+  File g = File::open(path("ck.h5"));
+  EXPECT_NE(message_of([&] { g.read_tensor("/weights/b"); }).find("/weights/b"), std::string::npos);
+}
+
+// Scalars are stored compact, in their object header, whose checksum the file format keeps.
+TEST_F(H5Test, ChecksumCatchesAFlippedBitInAScalar) {
+  const int64_t value = 0x0123456789abcdefLL;
+  {
+    File f = File::create(path("s.h5"));
+    f.write_int("/data/next_step", value);
+    f.close();
+  }
+  EXPECT_EQ(File::open(path("s.h5")).read_int("/data/next_step"), value);
+  flip_bit_in(path("s.h5"), std::string(reinterpret_cast<const char*>(&value), sizeof(value)));
+  File f = File::open(path("s.h5"));
+  const std::string msg = message_of([&] { f.read_int("/data/next_step"); });
+  EXPECT_NE(msg.find("/data/next_step"), std::string::npos) << msg;
+}
+
+// Files written before the checksums (contiguous datasets, no filter) still read.
+TEST_F(H5Test, FilesWithoutChecksumsStillRead) {
+  const at::Tensor t = at::arange(12, at::kFloat).reshape({3, 4});
+  {
+    File f = File::create(path("old.h5"));
+    const hsize_t dims[2] = {3, 4};
+    const hid_t space = H5Screate_simple(2, dims, nullptr);
+    const hid_t d =
+        H5Dcreate2(f.id(), "/w", H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    ASSERT_GE(d, 0);
+    ASSERT_GE(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data_ptr()), 0);
+    H5Dclose(d);
+    H5Sclose(space);
+    f.close();
+  }
+  EXPECT_TRUE(at::equal(File::open(path("old.h5")).read_tensor("/w"), t));
 }
