@@ -12,6 +12,7 @@
 #include "common/strings.h"
 #include "data/fashion_mnist.h"
 #include "data/text.h"
+#include "models/wordpiece.h"
 
 namespace slimfit::data {
 
@@ -212,6 +213,54 @@ void check_fits(const Dataset& d, const models::ModelConfig& cfg, const std::str
                 "; set num_labels to at least ", d.num_labels());
 }
 
+// Prepared text must be tokenized with the model's own vocabulary: the same ids under another
+// vocabulary are other words, and training on them runs without any error.
+void check_vocabulary(const TextDataset& d, const models::ModelConfig& cfg,
+                      const std::string& spec) {
+  if (cfg.vocab_file.empty()) return;  // random weights: any vocabulary will do
+  if (d.vocab_fingerprint().empty()) {
+    log_warn("dataset '", spec, "' was prepared without a vocabulary fingerprint, so it cannot be ",
+             "checked against the model's ", cfg.vocab_file, "; prepare it again to check it");
+    return;
+  }
+  const std::string ours =
+      models::WordPieceTokenizer::from_vocab_file(cfg.vocab_file).fingerprint();
+  SLIMFIT_CHECK(d.vocab_fingerprint() == ours, "dataset '", spec, "' was tokenized with ",
+                d.vocab_file(), " (vocabulary fingerprint ", d.vocab_fingerprint(),
+                "), not with the model's ", cfg.vocab_file, " (", ours,
+                "); prepare it again with --vocab ", cfg.vocab_file);
+}
+
+// seq_len caps prepared text (TextDataset truncates); say what it did, never nothing.
+void log_seq_len(const TextDataset& d, const std::string& spec, int64_t seq_len) {
+  if (seq_len > 0 && seq_len < d.prepared_length()) {
+    log_info("data ", spec, ": seq_len=", seq_len, " truncates its ", d.prepared_length(),
+             "-token examples; ", d.truncated(), " of ", d.size(),
+             " were longer and keep their [SEP] as the last token");
+  } else if (seq_len > d.prepared_length()) {
+    log_info("data ", spec, ": examples were prepared at ", d.prepared_length(),
+             " tokens; seq_len=", seq_len, " cannot lengthen them (slimfit prepare --max-length ",
+             seq_len, " can)");
+  }
+}
+
+std::shared_ptr<Dataset> open_text(const std::string& spec, const models::ModelConfig& cfg,
+                                   int64_t seq_len) {
+  SLIMFIT_CHECK(cfg.arch == models::Arch::kBert, "dataset '", spec,
+                "' is a text set; it needs a BERT model, not '", cfg.name, "'");
+  auto d = std::make_shared<TextDataset>(spec, seq_len);
+  log_seq_len(*d, spec, seq_len);
+  check_fits(*d, cfg, spec);
+  check_vocabulary(*d, cfg, spec);
+  SLIMFIT_CHECK(d->max_token_id() < cfg.vocab_size, "dataset '", spec, "' holds token id ",
+                d->max_token_id(), " but the model's vocabulary has ", cfg.vocab_size,
+                " tokens; prepare it with the model's vocab.txt");
+  SLIMFIT_CHECK(d->max_length() <= cfg.max_position_embeddings, "dataset '", spec,
+                "' has sequences of ", d->max_length(), " tokens but the model allows ",
+                cfg.max_position_embeddings, "; lower seq_len");
+  return d;
+}
+
 }  // namespace
 
 std::shared_ptr<Dataset> open_dataset(const std::string& spec, const models::ModelConfig& cfg,
@@ -241,19 +290,7 @@ std::shared_ptr<Dataset> open_dataset(const std::string& spec, const models::Mod
     return d;
   }
   std::error_code ec;
-  if (std::filesystem::is_regular_file(spec, ec)) {
-    SLIMFIT_CHECK(cfg.arch == models::Arch::kBert, "dataset '", spec,
-                  "' is a text set; it needs a BERT model, not '", cfg.name, "'");
-    auto d = std::make_shared<TextDataset>(spec);
-    check_fits(*d, cfg, spec);
-    SLIMFIT_CHECK(d->max_token_id() < cfg.vocab_size, "dataset '", spec, "' holds token id ",
-                  d->max_token_id(), " but the model's vocabulary has ", cfg.vocab_size,
-                  " tokens; prepare it with the model's vocab.txt");
-    SLIMFIT_CHECK(d->max_length() <= cfg.max_position_embeddings, "dataset '", spec,
-                  "' has sequences of ", d->max_length(), " tokens but the model allows ",
-                  cfg.max_position_embeddings);
-    return d;
-  }
+  if (std::filesystem::is_regular_file(spec, ec)) return open_text(spec, cfg, seq_len);
   throw Error(str_cat("unknown dataset '", spec, "' (not a built-in name, and no such file); ",
                       kAcceptedForms));
 }

@@ -76,7 +76,9 @@ std::pair<std::vector<int64_t>, std::vector<int64_t>> kfold_indices(int64_t n, i
 //   "fashion-mnist" / "fashion-mnist:train" / "fashion-mnist:test" for ViT, read from
 //   $SLIMFIT_FASHION_MNIST_DIR or /usr/share/datasets/fashion-mnist (Debian package
 //   dataset-fashion-mnist); "fashion-mnist:test:/some/dir" names the directory.
-// seq_len is the synthetic BERT sequence length (prepared text keeps its own length). Throws
+// seq_len is the synthetic BERT sequence length, and caps prepared text (TextDataset truncates
+// longer examples, keeping their [SEP]). Prepared text must have been tokenized with
+// cfg.vocab_file when the model has one (a file without a recorded fingerprint only warns). Throws
 // slimfit::Error listing the accepted forms on anything else, and when the dataset does not fit
 // the model (more labels than cfg.num_labels, token ids outside the vocabulary, wrong arch).
 std::shared_ptr<Dataset> open_dataset(const std::string& spec, const models::ModelConfig& cfg,

@@ -18,6 +18,7 @@ namespace slimfit::data {
 namespace {
 
 constexpr const char* kFormat = "text-classification-v1";
+constexpr const char* kVocabAttr = "vocab_fingerprint";
 
 std::string join(const std::vector<std::string>& v, const std::string& sep = ", ") {
   std::string out;
@@ -294,6 +295,7 @@ PrepareTextResult prepare_text(const PrepareTextOptions& o) {
     f.write_string("/label_column", o.label_column);
     f.write_int("/lower_case", o.lower_case ? 1 : 0);
     f.set_attr("/", "slimfit_format", std::string(kFormat));
+    f.set_attr("/", kVocabAttr, tok.fingerprint());
   });
   std::string counts;
   for (size_t i = 0; i < labels.size(); ++i)
@@ -305,7 +307,7 @@ PrepareTextResult prepare_text(const PrepareTextOptions& o) {
 }
 
 // ---------------------------------------------------------------------------------------------
-TextDataset::TextDataset(const std::string& path) : path_(path) {
+TextDataset::TextDataset(const std::string& path, int64_t seq_len) : path_(path) {
   h5::File f = h5::File::open(path);
   f.set_kind("prepared text set");
   for (const char* name : {"/input_ids", "/attention_mask", "/labels", "/label_names"})
@@ -326,7 +328,25 @@ TextDataset::TextDataset(const std::string& path) : path_(path) {
   SLIMFIT_CHECK(lo >= 0 && hi < num_labels(), path, ": labels span [", lo, ", ", hi,
                 "] but there are ", num_labels(), " label names");
   SLIMFIT_CHECK(input_ids_.min().item<int>() >= 0, path, ": negative token ids");
+  if (f.exists("/vocab")) vocab_file_ = f.read_string("/vocab");
+  if (f.has_attr("/", kVocabAttr)) vocab_fingerprint_ = f.attr_string("/", kVocabAttr);
+  prepared_length_ = max_length();
+  if (seq_len > 0 && seq_len < prepared_length_) truncate(seq_len);
   max_token_id_ = input_ids_.max().item<int>();
+}
+
+void TextDataset::truncate(int64_t seq_len) {
+  SLIMFIT_CHECK(seq_len >= 2, path_, ": seq_len ", seq_len,
+                " is too short for [CLS] and [SEP]; it must be at least 2");
+  const at::Tensor lengths = attention_mask_.to(at::kLong).sum(1);  // (N); padding is at the end
+  const at::Tensor longer = lengths > seq_len;                      // (N)
+  // Each longer row's own last token ([SEP]) becomes its last kept one.
+  const at::Tensor last = input_ids_.gather(1, (lengths - 1).clamp_min(0).unsqueeze(1)).squeeze(1);
+  input_ids_ = input_ids_.narrow(1, 0, seq_len).clone(at::MemoryFormat::Contiguous);  // (N, S)
+  attention_mask_ = attention_mask_.narrow(1, 0, seq_len).clone(at::MemoryFormat::Contiguous);
+  at::Tensor end = input_ids_.select(1, seq_len - 1);
+  end.copy_(at::where(longer, last, end));
+  truncated_ = longer.sum().item<int64_t>();
 }
 
 models::Batch TextDataset::get(const std::vector<int64_t>& indices) const {

@@ -4,7 +4,9 @@
 // Prepared file layout (attribute slimfit_format = "text-classification-v1" on the root):
 //   /input_ids (N, L) int32, /attention_mask (N, L) uint8, /labels (N) int64,
 //   /label_names (num_labels) strings, /max_length int64, /source string (input path),
-//   /vocab string (vocab path), /text_column and /label_column strings.
+//   /vocab string (vocab path), /text_column and /label_column strings; the root attribute
+//   vocab_fingerprint (models::WordPieceTokenizer::fingerprint of the vocab; absent in files
+//   prepared before it was recorded), which train checks against the model's vocab.txt.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -56,9 +58,13 @@ struct PrepareTextResult {
 PrepareTextResult prepare_text(const PrepareTextOptions& options);
 
 // A prepared text set, loaded into memory. token_type_ids are zeros.
+// seq_len (> 1) shorter than the prepared length truncates each longer example to seq_len tokens
+// whose last is the example's own last token, its [SEP]: exactly what prepare_text with
+// max_length = seq_len writes, so truncating here and preparing shorter train the same. seq_len
+// 0, or not shorter than the prepared length, keeps the examples as prepared.
 class TextDataset : public Dataset {
  public:
-  explicit TextDataset(const std::string& path);
+  explicit TextDataset(const std::string& path, int64_t seq_len = 0);
   int64_t size() const override { return input_ids_.size(0); }
   int64_t num_labels() const override { return static_cast<int64_t>(label_names_.size()); }
   models::Batch get(const std::vector<int64_t>& indices) const override;
@@ -72,9 +78,19 @@ class TextDataset : public Dataset {
     return {labels_.data_ptr<int64_t>(), labels_.data_ptr<int64_t>() + labels_.numel()};
   }
   const std::string& path() const { return path_; }
+  // The length the file was prepared at, and how many examples seq_len cut shorter.
+  int64_t prepared_length() const { return prepared_length_; }
+  int64_t truncated() const { return truncated_; }
+  // The vocab.txt prepare_text was given, and its fingerprint ("" when the file has none).
+  const std::string& vocab_file() const { return vocab_file_; }
+  const std::string& vocab_fingerprint() const { return vocab_fingerprint_; }
 
  private:
+  void truncate(int64_t seq_len);
+
   std::string path_;
+  std::string vocab_file_, vocab_fingerprint_;
+  int64_t prepared_length_ = 0, truncated_ = 0;
   at::Tensor input_ids_;       // (N, L) int32
   at::Tensor attention_mask_;  // (N, L) uint8
   at::Tensor labels_;          // (N) int64

@@ -12,6 +12,7 @@
 #include "models/wordpiece.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <iterator>
 
@@ -173,6 +174,18 @@ WordPieceTokenizer WordPieceTokenizer::from_vocab_file(const std::string& path, 
     tokens.push_back(line);
   }
   return from_tokens(tokens, lower_case, path);
+}
+
+std::string WordPieceTokenizer::fingerprint() const {
+  uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a 64 offset basis
+  auto add = [&](unsigned char c) { h = (h ^ c) * 0x100000001b3ULL; };
+  for (const std::string& token : tokens_) {
+    for (unsigned char c : token) add(c);
+    add('\n');
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(h));
+  return hex;
 }
 
 WordPieceTokenizer WordPieceTokenizer::from_tokens(const std::vector<std::string>& tokens,

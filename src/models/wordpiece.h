@@ -45,6 +45,10 @@ class WordPieceTokenizer {
   // The token of an id; throws slimfit::Error when out of range.
   const std::string& id_to_token(int64_t id) const;
   int64_t vocab_size() const { return static_cast<int64_t>(tokens_.size()); }
+  // FNV-1a 64 over the tokens in id order, each followed by '\n', as 16 hex digits: equal for
+  // two vocabularies exactly when they map every token to the same id (up to hash collisions).
+  // Prepared text records it so train can refuse data tokenized with another vocabulary.
+  std::string fingerprint() const;
   bool lower_case() const { return lower_case_; }
 
   int64_t cls_id() const { return cls_id_; }

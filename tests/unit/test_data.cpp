@@ -11,12 +11,15 @@
 #include <set>
 #include <string>
 
+#include <hdf5.h>
+
 #include "ckpt/h5.h"
 #include "common/error.h"
 #include "data/dataset.h"
 #include "data/fashion_mnist.h"
 #include "data/text.h"
 #include "models/config.h"
+#include "models/wordpiece.h"
 
 namespace fs = std::filesystem;
 using namespace slimfit;
@@ -512,4 +515,84 @@ TEST_F(DataTest, RottenTomatoesRealData) {
   EXPECT_EQ(d.size(), 12808);
   models::Batch b = d.get({0, 12807});
   EXPECT_EQ(b.input_ids[0][0].item<int64_t>(), 101);  // [CLS]
+}
+
+// ---------------------------------------------------------------------------------------------
+// The vocabulary fingerprint: FNV-1a 64 over the tokens in id order (each followed by '\n').
+TEST(VocabFingerprint, IsFnv1aOverTheTokensInIdOrder) {
+  using models::WordPieceTokenizer;
+  // Values from a three-line Python FNV-1a over b"[PAD]\n[UNK]\n[CLS]\n[SEP]\n".
+  EXPECT_EQ(WordPieceTokenizer::from_tokens({"[PAD]", "[UNK]", "[CLS]", "[SEP]"}).fingerprint(),
+            "d7bff3dd9ebb7a78");
+  EXPECT_EQ(WordPieceTokenizer::from_tokens({"[PAD]", "[UNK]", "[SEP]", "[CLS]"}).fingerprint(),
+            "fa2cd0da9ed6e6d8");
+}
+
+// Prepared text records its vocabulary's fingerprint; a model with a vocab.txt refuses text
+// tokenized with another one, naming both files.
+TEST_F(DataTest, PreparedTextMustMatchTheModelsVocabulary) {
+  PrepareTextOptions o;
+  o.input = write("t.csv", "label,text\npos,great fun\nneg,bad\n");
+  o.output = path("t.h5");
+  o.vocab = path("vocab.txt");
+  o.max_length = 8;
+  prepare_text(o);
+  EXPECT_EQ(h5::File::open(o.output).attr_string("/", "vocab_fingerprint"),
+            models::WordPieceTokenizer::from_vocab_file(o.vocab).fingerprint());
+  auto cfg = bert_cfg();
+  cfg.vocab_file = o.vocab;
+  EXPECT_EQ(open_dataset(o.output, cfg, 16, 1)->size(), 2);
+
+  // The same tokens with "great" and "bad" swapped: the ids now mean other words.
+  std::ifstream in(o.vocab);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t great = text.find("great\n"), bad = text.find("bad\n");
+  text.replace(bad, 3, "great").replace(great, 5, "bad");
+  cfg.vocab_file = write("shuffled.txt", text);
+  std::string msg = message_of([&] { open_dataset(o.output, cfg, 16, 1); });
+  for (const std::string& needle :
+       {o.output, "tokenized with " + o.vocab, "model's " + cfg.vocab_file, std::string("--vocab")})
+    EXPECT_NE(msg.find(needle), std::string::npos) << msg;
+
+  // A model without a vocabulary (random weights) does not check.
+  cfg.vocab_file.clear();
+  EXPECT_EQ(open_dataset(o.output, cfg, 16, 1)->size(), 2);
+  // A file prepared before fingerprints were recorded loads (with a warning).
+  {
+    h5::File f = h5::File::open(o.output, /*writable=*/true);
+    ASSERT_GE(H5Adelete(f.id(), "vocab_fingerprint"), 0);
+  }
+  cfg.vocab_file = path("shuffled.txt");
+  EXPECT_EQ(open_dataset(o.output, cfg, 16, 1)->size(), 2);
+}
+
+// seq_len below the prepared length truncates exactly as preparing at seq_len would: each
+// longer example keeps its [SEP] as the last token, and the mask follows.
+TEST_F(DataTest, SeqLenTruncatesPreparedTextLikePreparingShorter) {
+  PrepareTextOptions o;
+  o.input = write("t.csv", "label,text\npos,\"the movie was great fun , not bad !\"\nneg,bad\n");
+  o.vocab = path("vocab.txt");
+  o.output = path("long.h5");
+  o.max_length = 16;  // the first example is 11 tokens
+  prepare_text(o);
+  o.output = path("short.h5");
+  o.max_length = 6;
+  prepare_text(o);
+
+  TextDataset cut(path("long.h5"), 6), ref(path("short.h5"));
+  EXPECT_EQ(cut.max_length(), 6);
+  EXPECT_EQ(cut.prepared_length(), 16);
+  EXPECT_EQ(cut.truncated(), 1);
+  const models::Batch a = cut.get({0, 1}), b = ref.get({0, 1});
+  EXPECT_TRUE(at::equal(a.input_ids, b.input_ids)) << a.input_ids << b.input_ids;
+  EXPECT_TRUE(at::equal(a.attention_mask, b.attention_mask));
+  EXPECT_EQ(a.input_ids[0][5].item<int64_t>(), 3);  // [SEP]
+  EXPECT_EQ(a.attention_mask.sum().item<int64_t>(), 6 + 3);
+
+  // Longer than prepared: kept as prepared. Through open_dataset, max_tokens follows seq_len.
+  TextDataset same(path("long.h5"), 40);
+  EXPECT_EQ(same.max_length(), 16);
+  EXPECT_EQ(same.truncated(), 0);
+  EXPECT_EQ(open_dataset(path("long.h5"), bert_cfg(), 6, 1)->max_tokens(), 6);
+  EXPECT_EQ(open_dataset(path("long.h5"), bert_cfg(), 128, 1)->max_tokens(), 16);
 }
