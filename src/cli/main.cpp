@@ -16,6 +16,8 @@
 #include "cli/args.h"
 #include "comm/communicator.h"
 #include "common/error.h"
+#include "common/files.h"
+#include "common/interrupt.h"
 #include "common/log.h"
 #include "common/strings.h"
 #include "data/text.h"
@@ -65,23 +67,26 @@ int run_train(int argc, char** argv) {
   // The communicator outlives the trainer, so a failure on any rank can still abort them all.
   std::unique_ptr<comm::Communicator> comm = comm::make_communicator(config.backend, config.device);
   set_log_rank(comm->rank(), comm->size());
+  const std::string summary_path = args.get("summary", "");
+  if (args.has("summary") && comm->rank() == 0) check_output_path(summary_path, "--summary ");
+  install_interrupt_handlers();
   train::TrainSummary summary;
   try {
     train::Trainer trainer(config, comm.get());
     summary = trainer.run();
+  } catch (const Interrupted&) {
+    throw;  // every rank stopped at the same step, after the checkpoint: a clean exit
   } catch (const std::exception& e) {
     if (comm->size() > 1) comm->abort(str_cat("rank ", comm->rank(), ": ", e.what()));
     throw;
   }
   if (comm->rank() != 0) return 0;
-  const std::string json = train::to_json(summary).dump(2);
+  const std::string json = train::to_json(summary).dump(2) + "\n";
   if (args.has("summary")) {
-    const std::string path = args.get("summary", "");
-    std::ofstream out(path);
-    SLIMFIT_CHECK(out.good(), "cannot write the summary to ", path);
-    out << json << std::endl;
+    write_file_atomically(summary_path, json);
   } else {
-    std::cout << json << std::endl;
+    std::cout << json << std::flush;
+    SLIMFIT_CHECK(std::cout.good(), "writing the summary to standard output failed");
   }
   return 0;
 }
@@ -103,6 +108,7 @@ int run_prepare(int argc, char** argv) {
   o.labels = split_commas(args.get("labels", ""));
   o.max_length = args.get_int("max-length", o.max_length);
   o.limit = args.get_int("limit", o.limit);
+  check_output_path(o.output, "--output ");
   data::prepare_text(o);
   return 0;
 }
@@ -156,6 +162,19 @@ void configure_threads() {
 }  // namespace
 }  // namespace slimfit::cli
 
+namespace {
+
+// Ends the process after a failure. HDF5 1.10's library teardown (an atexit handler) crashes on
+// a file whose close failed, as on a full disk, turning a clean error into a segfault; the
+// failed command's files are already closed, removed or left as they were, so the exit skips
+// the atexit handlers once the output is flushed.
+[[noreturn]] void exit_after_failure(int code) {
+  std::fflush(nullptr);
+  std::_Exit(code);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace slimfit;
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
@@ -170,11 +189,14 @@ int main(int argc, char** argv) {
     if (command == "prepare") return cli::run_prepare(argc, argv);
     std::fprintf(stderr, "slimfit: unknown command '%s'\n\n%s", command.c_str(), cli::kUsage);
     return 2;
+  } catch (const Interrupted& e) {
+    // The trainer has said, on every rank, where to resume from; the ranks finalize MPI.
+    return e.exit_code();
   } catch (const Error& e) {
     std::fprintf(stderr, "slimfit %s: error: %s\n", command.c_str(), e.what());
-    return 1;
+    exit_after_failure(1);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "slimfit %s: unexpected error: %s\n", command.c_str(), e.what());
-    return 1;
+    exit_after_failure(1);
   }
 }

@@ -5,6 +5,16 @@
 // and dtype, in the same order. Tensors are contiguous and live on the backend's device. A rank
 // that cannot go on calls abort(), which ends every rank of the job (never a hang).
 // Every collective adds the bytes this rank sends to bytes_sent(), so traffic can be reported.
+//
+// Note [collective timeout]: a rank that stops (SIGSTOP, a hung device, a deadlock) must not
+// hang the others forever. With set_timeout(T), a collective that has not completed T seconds
+// after this rank entered it throws CollectiveTimeout. The MPI backend posts non-blocking
+// collectives and polls them against the deadline; on expiry every rank that is waiting tells
+// the others so (a point-to-point report), listens for the others' reports for a short grace
+// period, and names the ranks it heard nothing from: those never reached the collective. The
+// NCCL backend polls its stream and ncclCommGetAsyncError the same way and calls ncclCommAbort
+// on expiry, as PyTorch's NCCL watchdog does; the report goes over MPI. The caller ends the job
+// (abort()).
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -13,7 +23,15 @@
 #include <memory>
 #include <string>
 
+#include "common/error.h"
+
 namespace slimfit::comm {
+
+// A collective did not complete within the timeout (note [collective timeout]).
+class CollectiveTimeout : public Error {
+ public:
+  explicit CollectiveTimeout(const std::string& what) : Error(what) {}
+};
 
 class Communicator {
  public:
@@ -36,9 +54,13 @@ class Communicator {
   [[noreturn]] virtual void abort(const std::string& message) = 0;
 
   int64_t bytes_sent() const { return bytes_sent_; }
+  // Collectives wait at most `seconds` (0: forever, the default); see note [collective timeout].
+  virtual void set_timeout(double seconds) { timeout_seconds_ = seconds; }
+  double timeout() const { return timeout_seconds_; }
 
  protected:
   int64_t bytes_sent_ = 0;
+  double timeout_seconds_ = 0.0;
 };
 
 // "auto": MPI when launched by mpirun with more than one rank, else a single process (no MPI

@@ -9,7 +9,9 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #ifdef SLIMFIT_WITH_TORCH_CUDA
 #include <c10/cuda/CUDAStream.h>
@@ -91,7 +93,7 @@ class NcclCommunicator final : public Communicator {
     check_nccl(ncclBroadcast(t.data_ptr(), t.data_ptr(), size_t(t.numel()), nccl_type(t), root,
                              comm_, stream()),
                "broadcast", rank());
-    sync();
+    sync("broadcast");
     if (rank() == root) bytes_sent_ += t.nbytes();
   }
   at::Tensor gather(const at::Tensor& t, int root) override {
@@ -100,6 +102,10 @@ class NcclCommunicator final : public Communicator {
     return out.defined() ? out.to(t.device()) : out;
   }
   void barrier() override { mpi_->barrier(); }
+  void set_timeout(double seconds) override {
+    timeout_seconds_ = seconds;
+    mpi_->set_timeout(seconds);  // the control plane
+  }
   [[noreturn]] void abort(const std::string& message) override {
     if (comm_) ncclCommAbort(comm_), comm_ = nullptr;
     mpi_->abort(message);
@@ -113,7 +119,30 @@ class NcclCommunicator final : public Communicator {
     return cudaStreamPerThread;
 #endif
   }
-  void sync() { check_cuda(cudaStreamSynchronize(stream()), "cudaStreamSynchronize"); }
+  // Waits for the collective on the stream, polling it and NCCL's asynchronous error against
+  // the timeout; on expiry or an error the communicator is aborted, which frees the kernel
+  // (note [collective timeout]).
+  void sync(const char* name) {
+    const auto start = std::chrono::steady_clock::now();
+    for (;;) {
+      const cudaError_t rc = cudaStreamQuery(stream());
+      if (rc == cudaSuccess) return;
+      if (rc != cudaErrorNotReady) check_cuda(rc, name);
+      ncclResult_t async = ncclSuccess;
+      check_nccl(ncclCommGetAsyncError(comm_, &async), "ncclCommGetAsyncError", rank());
+      if (async != ncclSuccess) {
+        ncclCommAbort(comm_), comm_ = nullptr;
+        check_nccl(async, name, rank());
+      }
+      const double waited =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (timeout_seconds_ > 0 && waited > timeout_seconds_) {
+        ncclCommAbort(comm_), comm_ = nullptr;
+        throw mpi_->timed_out(str_cat("NCCL ", name));
+      }
+      std::this_thread::yield();
+    }
+  }
   void check(const at::Tensor& t, const char* op) {
     SLIMFIT_CHECK(t.device().is_cuda() && t.is_contiguous(), "NCCL backend: ", op,
                   " needs a contiguous CUDA tensor, got ", t.device());
@@ -127,7 +156,7 @@ class NcclCommunicator final : public Communicator {
     check_nccl(ncclAllReduce(t.data_ptr(), t.data_ptr(), size_t(t.numel()), nccl_type(t), op, comm_,
                              stream()),
                name, rank());
-    sync();
+    sync(name);
     bytes_sent_ += t.nbytes();
   }
 

@@ -1,6 +1,8 @@
 #include "train/config.h"
 
+#include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -28,6 +30,7 @@ double parse_double(const std::string& key, const std::string& v, const std::str
   char* end = nullptr;
   const double x = std::strtod(v.c_str(), &end);
   SLIMFIT_CHECK(!v.empty() && end && *end == '\0', origin, ": ", key, "=", v, " is not a number");
+  SLIMFIT_CHECK(std::isfinite(x), origin, ": ", key, "=", v, " must be a finite number");
   return x;
 }
 
@@ -137,6 +140,7 @@ const std::map<std::string, Field>& fields() {
       SLIMFIT_STRING(device, false),
       SLIMFIT_STRING(backend, false),
       SLIMFIT_DOUBLE(bucket_mb, false),
+      SLIMFIT_DOUBLE(collective_timeout, false),
   };
   return kFields;
 }
@@ -161,6 +165,9 @@ void set_key(TrainConfig& config, const std::string& key, const std::string& val
 }
 
 void load_config_file(TrainConfig& config, const std::string& path) {
+  SLIMFIT_CHECK(std::filesystem::is_regular_file(path), "cannot open config file ", path, ": ",
+                std::filesystem::is_directory(path) ? "it is a directory" : "it does not exist",
+                "; --config takes a file of 'key = value' lines");
   std::ifstream in(path);
   SLIMFIT_CHECK(in.good(), "cannot open config file ", path, ": check the path");
   std::string line;
@@ -179,9 +186,10 @@ void load_config_file(TrainConfig& config, const std::string& path) {
 }
 
 void validate(const TrainConfig& c) {
-  SLIMFIT_CHECK(c.steps > 0 || c.epochs > 0, "set steps=N or epochs=E (both are 0)");
   SLIMFIT_CHECK(c.steps >= 0, "steps must be >= 0, got ", c.steps);
   SLIMFIT_CHECK(c.epochs >= 0, "epochs must be >= 0, got ", c.epochs);
+  SLIMFIT_CHECK(c.steps > 0 || c.epochs > 0, "set steps=N or epochs=E (both are 0)");
+  SLIMFIT_CHECK(c.epochs <= 1e6, "epochs must be at most 1e6, got ", c.epochs);
   SLIMFIT_CHECK(c.batch > 0, "batch must be positive, got ", c.batch);
   SLIMFIT_CHECK(c.seq_len > 1, "seq_len must be > 1, got ", c.seq_len);
   SLIMFIT_CHECK(c.grad_accum > 0, "grad_accum must be positive, got ", c.grad_accum);
@@ -214,10 +222,23 @@ void validate(const TrainConfig& c) {
                 "fold must be in [0, kfold=", c.kfold, "), got ", c.fold);
   SLIMFIT_CHECK(c.eval_data.empty() || c.kfold == 0, "eval_data=", c.eval_data,
                 " evaluates on a separate set; it cannot be combined with kfold=", c.kfold);
-  SLIMFIT_CHECK(c.init.empty() || c.resume.empty(),
+  SLIMFIT_CHECK(c.init.empty() || c.resume.empty() || c.resume == "auto",
                 "init= (weights only, a new run) and resume= "
-                "(continue a run) exclude each other; set one");
+                "(continue a run) exclude each other; set one (resume=auto may go with init=: "
+                "init applies when there is no checkpoint yet)");
+  SLIMFIT_CHECK(c.resume != "auto" || !c.checkpoint.empty(),
+                "resume=auto resumes from checkpoint=PATH when it exists; set checkpoint=");
   SLIMFIT_CHECK(c.stop_after >= 0, "stop_after must be >= 0, got ", c.stop_after);
+  SLIMFIT_CHECK(c.checkpoint_every >= 0, "checkpoint_every must be >= 0 (0: only at the end), got ",
+                c.checkpoint_every);
+  SLIMFIT_CHECK(c.eval_every >= 0, "eval_every must be >= 0 (0: only at the end), got ",
+                c.eval_every);
+  SLIMFIT_CHECK(c.max_eval >= 0, "max_eval must be >= 0 (0: all), got ", c.max_eval);
+  SLIMFIT_CHECK(c.num_labels >= 0, "num_labels must be >= 0 (0: from the data), got ",
+                c.num_labels);
+  SLIMFIT_CHECK(c.collective_timeout >= 0,
+                "collective_timeout must be >= 0 seconds (0: wait forever), got ",
+                c.collective_timeout);
   SLIMFIT_CHECK(c.log_every > 0, "log_every must be positive, got ", c.log_every);
   SLIMFIT_CHECK(c.device == "cpu" || c.device == "cuda", "device must be cpu or cuda, got '",
                 c.device, "'");

@@ -44,7 +44,8 @@ struct TrainConfig {
   std::string checkpoint;                   // HDF5 checkpoint path ("" = none)
   int64_t checkpoint_every = 0;             // 0: only at the end
   std::string metrics;                      // HDF5 metrics path ("" = none)
-  std::string resume;                       // checkpoint to resume from
+  std::string resume;  // checkpoint to resume from; "auto": `checkpoint` when it exists, else
+                       // a fresh start (a requeued job resumes by itself)
   int64_t stop_after = 0;                   // stop (with a checkpoint) after this step
   int64_t eval_every = 0;
   double eval_fraction = 0.2;
@@ -56,6 +57,8 @@ struct TrainConfig {
   std::string device = "cpu";
   std::string backend = "auto";  // auto | mpi | nccl | self (see comm/communicator.h)
   double bucket_mb = 25.0;       // gradient all-reduce bucket size
+  double collective_timeout = 600;  // seconds a collective may wait for the other ranks
+                                    // (0: forever; note [collective timeout])
 
   // The coasting window in effect: coast_steps, or its automatic value (0 = unbounded).
   int64_t coast_window() const;

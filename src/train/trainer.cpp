@@ -11,10 +11,13 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <thread>
 
 #include "ckpt/h5.h"
 #include "comm/bucketer.h"
 #include "common/error.h"
+#include "common/files.h"
+#include "common/interrupt.h"
 #include "common/log.h"
 #include "common/strings.h"
 #include "data/dataset.h"
@@ -38,6 +41,15 @@ std::vector<int64_t> permutation(int64_t n, uint64_t seed) {
 }
 
 double mib(int64_t bytes) { return double(bytes) / (1024.0 * 1024.0); }
+
+// A whole non-negative integer, or an error naming the SLIMFIT_FAULT field.
+int64_t fault_number(const std::string& key, const std::string& value) {
+  char* end = nullptr;
+  const long long x = std::strtoll(value.c_str(), &end, 10);
+  SLIMFIT_CHECK(!value.empty() && *end == '\0' && x >= 0, "SLIMFIT_FAULT: ", key, "=", value,
+                " is not a non-negative integer");
+  return x;
+}
 
 }  // namespace
 
@@ -76,27 +88,9 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
   device_ = mem::resolve_device(config_.device, mem::local_rank(comm_->rank()));
   memory_ = std::make_unique<mem::DeviceMemory>(device_);
   const int64_t world = comm_->size();
-  if (const char* spec = std::getenv("SLIMFIT_FAULT")) {
-    // rank=R,step=S,kind=K
-    std::string text(spec);
-    for (const std::string& part : split_commas(text)) {
-      const size_t eq = part.find('=');
-      SLIMFIT_CHECK(eq != std::string::npos, "SLIMFIT_FAULT: expected key=value, got '", part, "'");
-      const std::string key = part.substr(0, eq), value = part.substr(eq + 1);
-      if (key == "rank")
-        fault_.rank = std::atoi(value.c_str());
-      else if (key == "step")
-        fault_.step = std::atoll(value.c_str());
-      else if (key == "kind")
-        fault_.kind = value;
-      else
-        throw Error(str_cat("SLIMFIT_FAULT: unknown key '", key, "' (rank, step, kind)"));
-    }
-    SLIMFIT_CHECK(fault_.kind == "throw" || fault_.kind == "nan" || fault_.kind == "kill",
-                  "SLIMFIT_FAULT: kind must be throw, nan or kill, got '", fault_.kind, "'");
-    log_warn("fault injection armed: rank ", fault_.rank, " step ", fault_.step, " kind ",
-             fault_.kind);
-  }
+  if (const char* spec = std::getenv("SLIMFIT_FAULT")) fault_ = parse_fault(spec);
+  comm_->set_timeout(config_.collective_timeout);
+  prepare_outputs();
   SLIMFIT_CHECK(config_.batch % (world * config_.grad_accum) == 0, "batch=", config_.batch,
                 " is the global batch: it must be divisible by ranks (", world, ") x grad_accum (",
                 config_.grad_accum, ")");
@@ -130,7 +124,9 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
   {
     mem::LedgerScope scope(mem::Category::kWeights);
     model_ = models::make_model(spec.config);
-    load_model_weights(*model_, spec, config_.init, split_commas(config_.init_skip));
+    // A resumed run takes every weight from its checkpoint: init= applies to fresh starts.
+    load_model_weights(*model_, spec, config_.resume.empty() ? config_.init : "",
+                       split_commas(config_.init_skip));
     model_->to(device_);
   }
   model_->ops()->slimfit = config_.compress;
@@ -212,6 +208,7 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
     scheduler_->restore(state.scheduler);
     next_step_ = state.next_step;
     last_checkpoint_step_ = next_step_;
+    last_checkpoint_path_ = config_.resume;
     load_metrics_prefix();
     log_info("resumed from ", config_.resume, " at step ", next_step_);
   }
@@ -226,6 +223,50 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
 }
 
 Trainer::~Trainer() = default;
+
+// SLIMFIT_FAULT="rank=R,step=S,kind=K": all three keys, or an error (never a silent default).
+Trainer::Fault Trainer::parse_fault(const std::string& spec) {
+  Fault fault;
+  for (const std::string& part : split_commas(spec)) {
+    const size_t eq = part.find('=');
+    SLIMFIT_CHECK(eq != std::string::npos, "SLIMFIT_FAULT: expected key=value, got '", part, "'");
+    const std::string key = part.substr(0, eq), value = part.substr(eq + 1);
+    if (key == "rank")
+      fault.rank = int(fault_number(key, value));
+    else if (key == "step")
+      fault.step = fault_number(key, value);
+    else if (key == "kind")
+      fault.kind = value;
+    else
+      throw Error(str_cat("SLIMFIT_FAULT: unknown key '", key, "' (rank, step, kind)"));
+  }
+  SLIMFIT_CHECK(fault.rank >= 0 && fault.step >= 0 && !fault.kind.empty(),
+                "SLIMFIT_FAULT='", spec, "' must set rank=R,step=S,kind=K");
+  SLIMFIT_CHECK(fault.kind == "throw" || fault.kind == "nan" || fault.kind == "kill" ||
+                    fault.kind == "hang" || fault.kind == "term",
+                "SLIMFIT_FAULT: kind must be throw, nan, kill, hang or term, got '", fault.kind,
+                "'");
+  log_warn("fault injection armed: rank ", fault.rank, " step ", fault.step, " kind ", fault.kind);
+  return fault;
+}
+
+// Every output path is checked before any work (and the checkpoint locked against a second
+// run); resume=auto becomes the checkpoint when it exists.
+void Trainer::prepare_outputs() {
+  if (config_.resume == "auto") {
+    const bool exists = std::filesystem::exists(config_.checkpoint);
+    log_info("resume=auto: ",
+             exists ? str_cat("resuming from ", config_.checkpoint)
+                    : str_cat(config_.checkpoint, " does not exist yet; starting fresh"));
+    config_.resume = exists ? config_.checkpoint : "";
+  }
+  if (comm_->rank() != 0) return;  // the one writer
+  if (!config_.checkpoint.empty()) {
+    check_output_path(config_.checkpoint, "checkpoint=");
+    checkpoint_lock_ = FileLock(config_.checkpoint, "checkpoint=");
+  }
+  if (!config_.metrics.empty()) check_output_path(config_.metrics, "metrics=");
+}
 
 double Trainer::lr_at(int64_t step) const {
   if (step < config_.warmup_steps) return config_.lr * double(step) / double(config_.warmup_steps);
@@ -256,6 +297,13 @@ void Trainer::maybe_inject_fault(at::Tensor& loss) {
   log_warn("injecting fault '", fault_.kind, "' at step ", next_step_);
   if (fault_.kind == "kill") std::raise(SIGKILL);
   if (fault_.kind == "throw") throw Error(str_cat("injected failure at step ", next_step_));
+  if (fault_.kind == "term") {  // a preemption notice that reaches this rank only
+    std::raise(SIGTERM);
+    return;
+  }
+  if (fault_.kind == "hang") {  // a stalled rank: never reaches the next collective
+    for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
   loss = loss * std::nan("");
 }
 
@@ -288,19 +336,22 @@ void Trainer::run_step() {
     models::Batch batch = dataset_->get(sample_indices(step, micro)).to(device_);
     at::Tensor loss = compute_loss(batch) / double(config_.grad_accum);
     maybe_inject_fault(loss);
-    // [mean loss over ranks, highest rank (+1) whose loss is not finite]: every rank learns of
-    // a bad loss anywhere before any weight changes, and all stop with the same message.
+    // [mean loss over ranks, highest rank (+1) whose loss is not finite, a stop signal]: every
+    // rank learns of a bad loss anywhere before any weight changes, and all stop with the same
+    // message; a stop signal that reached any rank stops all after this step.
     const double value = loss.item<double>();
     at::Tensor shared = at::tensor({std::isfinite(value) ? value : 0.0,
-                                    std::isfinite(value) ? 0.0 : double(comm_->rank() + 1)},
+                                    std::isfinite(value) ? 0.0 : double(comm_->rank() + 1),
+                                    double(pending_interrupt())},
                                    at::kDouble);
     if (comm_->size() > 1) {
-      at::Tensor worst = shared.slice(0, 1, 2).clone();
+      at::Tensor worst = shared.slice(0, 1, 3).clone();
       at::Tensor sum = shared.slice(0, 0, 1).clone();
       comm_->all_reduce_max(worst);
       comm_->all_reduce_sum(sum);
       shared = at::cat({sum / double(comm_->size()), worst});
     }
+    stop_signal_ = std::max(stop_signal_, int(shared[2].item<double>()));
     const int64_t bad_rank = int64_t(shared[1].item<double>()) - 1;
     if (bad_rank >= 0) {
       optimizer_->release_grads();
@@ -308,9 +359,9 @@ void Trainer::run_step() {
                           ") on rank ", bad_rank, " at step ", step, ", micro-batch ", micro,
                           "; the run stopped before changing any weight. ",
                           last_checkpoint_step_ >= 0
-                              ? str_cat("The last checkpoint (", config_.checkpoint, ", step ",
+                              ? str_cat("The last checkpoint (", last_checkpoint_path_, ", step ",
                                         last_checkpoint_step_, ") is intact; ")
-                              : std::string(),
+                              : std::string("No checkpoint was written; "),
                           "lower lr (", config_.lr, ") or raise warmup_steps"));
     }
     loss.backward();
@@ -397,7 +448,12 @@ TrainSummary Trainer::run() {
   auto window_start = std::chrono::steady_clock::now();
   int64_t window_steps = 0;
   while (next_step_ < end) {
-    run_step();
+    try {
+      run_step();
+    } catch (const comm::CollectiveTimeout& e) {
+      throw comm::CollectiveTimeout(str_cat("at step ", next_step_, ": ", e.what()));
+    }
+    if (stop_signal_ != 0) stop_for_signal(stop_signal_);
     ++window_steps;
     const int64_t step = next_step_;  // steps done
     if (config_.checkpoint_every > 0 && step % config_.checkpoint_every == 0 && step < end) save();
@@ -468,51 +524,85 @@ void Trainer::save() {
     CheckpointState state{next_step_, scheduler_->state()};
     save_checkpoint(config_.checkpoint, config_, *model_, *optimizer_, state);
     last_checkpoint_step_ = next_step_;
+    last_checkpoint_path_ = config_.checkpoint;
   }
   write_metrics();
 }
 
+void Trainer::stop_for_signal(int signal) {
+  save();
+  comm_->barrier();  // rank 0's checkpoint is complete before any rank exits
+  const std::string where =
+      config_.checkpoint.empty()
+          ? std::string("no checkpoint= was set, so nothing was saved (set checkpoint=PATH to "
+                        "make a run resumable)")
+          : str_cat("the checkpoint ", config_.checkpoint, " holds step ", next_step_,
+                    "; continue with resume=", config_.checkpoint, " (or resume=auto)");
+  const std::string message = str_cat("stopped by ", signal_name(signal), " after step ",
+                                      next_step_, " of ", total_steps_, "; ", where);
+  log_warn(message);
+  throw Interrupted(signal, message);
+}
+
 // Note [metrics file]:
 //   /units/names          (t) strings
-//   /steps/loss, /steps/lr, /steps/seconds     (steps) float64
 //   /steps/trainable_mask (steps, t) uint8, 1 where the unit trained
-//   /steps/comm_bytes, /steps/peak_bytes       (steps) int64: gradient bytes all-reduced by
-//                                              rank 0, and its peak live bytes
-//   /steps/control_bytes  (steps) int64       coordinator traffic of rank 0
-//   /steps/grad_diversity (steps) float64     note [coordinator rule]
+//   /steps/<column>       (steps) one per entry of kDoubleColumns (float64) and kIntColumns
+//                         (int64) below: rank 0's StepRecord fields (trainer.h)
 //   /world_size           int
-// Rewritten atomically at every checkpoint and at the end; row i is step i.
+// Rewritten atomically at every checkpoint and at the end; row i is step i. A resumed run reads
+// the rows before its checkpoint back through the same tables, so no column is lost.
+namespace {
+
+struct DoubleColumn {
+  const char* path;
+  double StepRecord::*field;
+};
+struct IntColumn {
+  const char* path;
+  int64_t StepRecord::*field;
+};
+constexpr DoubleColumn kDoubleColumns[] = {
+    {"/steps/loss", &StepRecord::loss},
+    {"/steps/lr", &StepRecord::lr},
+    {"/steps/seconds", &StepRecord::seconds},
+    {"/steps/grad_diversity", &StepRecord::grad_diversity},
+    {"/steps/comm_seconds", &StepRecord::comm_seconds},
+    {"/steps/coord_seconds", &StepRecord::coord_seconds},
+};
+constexpr IntColumn kIntColumns[] = {
+    {"/steps/comm_bytes", &StepRecord::comm_bytes},
+    {"/steps/peak_bytes", &StepRecord::peak_bytes},
+    {"/steps/control_bytes", &StepRecord::control_bytes},
+    {"/steps/offload_bytes", &StepRecord::offload_bytes},
+    {"/steps/resident_bytes", &StepRecord::resident_bytes},
+};
+
+}  // namespace
+
 void Trainer::write_metrics() const {
   if (config_.metrics.empty() || records_.empty()) return;
   const int64_t n = int64_t(records_.size()), t = int64_t(units_.size());
-  at::Tensor loss = at::empty({n}, at::kDouble), lr = at::empty({n}, at::kDouble),
-             seconds = at::empty({n}, at::kDouble), comm = at::empty({n}, at::kLong),
-             peak = at::empty({n}, at::kLong), mask = at::empty({n, t}, at::kByte),
-             control = at::empty({n}, at::kLong), diversity = at::empty({n}, at::kDouble);
+  at::Tensor mask = at::empty({n, t}, at::kByte);
   for (int64_t i = 0; i < n; ++i) {
-    const StepRecord& r = records_[i];
-    loss[i] = r.loss;
-    lr[i] = r.lr;
-    seconds[i] = r.seconds;
-    comm[i] = r.comm_bytes;
-    peak[i] = r.peak_bytes;
-    control[i] = r.control_bytes;
-    diversity[i] = r.grad_diversity;
-    std::memcpy(mask[i].data_ptr<uint8_t>(), r.mask.data(), size_t(t));
+    std::memcpy(mask[i].data_ptr<uint8_t>(), records_[size_t(i)].mask.data(), size_t(t));
   }
   std::vector<std::string> names;
   for (const auto& u : units_) names.push_back(u.name);
   h5::write_atomically(config_.metrics, [&](h5::File& f) {
     f.set_kind("metrics file");
     f.write_strings("/units/names", names);
-    f.write_tensor("/steps/loss", loss);
-    f.write_tensor("/steps/lr", lr);
-    f.write_tensor("/steps/seconds", seconds);
     f.write_tensor("/steps/trainable_mask", mask);
-    f.write_tensor("/steps/comm_bytes", comm);
-    f.write_tensor("/steps/peak_bytes", peak);
-    f.write_tensor("/steps/control_bytes", control);
-    f.write_tensor("/steps/grad_diversity", diversity);
+    for (const DoubleColumn& c : kDoubleColumns) {
+      at::Tensor column = at::empty({n}, at::kDouble);
+      for (int64_t i = 0; i < n; ++i) column.data_ptr<double>()[i] = records_[size_t(i)].*c.field;
+      f.write_tensor(c.path, column);
+    }
+    for (const IntColumn& c : kIntColumns) {
+      at::Tensor column = at::empty({n}, at::kLong);
+      for (int64_t i = 0; i < n; ++i) column.data_ptr<int64_t>()[i] = records_[size_t(i)].*c.field;
+      f.write_tensor(c.path, column);
+    }
     f.write_int("/world_size", comm_->size());
   });
 }
@@ -522,24 +612,37 @@ void Trainer::load_metrics_prefix() {
   if (config_.metrics.empty() || !std::filesystem::exists(config_.metrics)) return;
   h5::File f = h5::File::open(config_.metrics);
   f.set_kind("metrics file");
-  const at::Tensor loss = f.read_tensor("/steps/loss"), lr = f.read_tensor("/steps/lr"),
-                   seconds = f.read_tensor("/steps/seconds"),
-                   mask = f.read_tensor("/steps/trainable_mask").contiguous(),
-                   comm = f.read_tensor("/steps/comm_bytes"),
-                   peak = f.read_tensor("/steps/peak_bytes");
-  const int64_t n = std::min<int64_t>(loss.size(0), next_step_);
-  records_.clear();
+  const at::Tensor mask = f.read_tensor("/steps/trainable_mask").contiguous();
+  const int64_t n = std::min<int64_t>(mask.size(0), next_step_);
+  records_.assign(size_t(n), StepRecord{});
   for (int64_t i = 0; i < n; ++i) {
-    StepRecord r;
-    r.loss = loss[i].item<double>();
-    r.lr = lr[i].item<double>();
-    r.seconds = seconds[i].item<double>();
-    r.comm_bytes = comm[i].item<int64_t>();
-    r.peak_bytes = peak[i].item<int64_t>();
     const uint8_t* row = mask[i].data_ptr<uint8_t>();
-    r.mask.assign(row, row + mask.size(1));
-    records_.push_back(std::move(r));
+    records_[size_t(i)].mask.assign(row, row + mask.size(1));
   }
+  std::vector<std::string> absent;  // columns a file of an older slimfit lacks
+  auto read = [&](const char* path, at::ScalarType type) {
+    if (!f.exists(path)) {
+      absent.push_back(path);
+      return at::Tensor();
+    }
+    const at::Tensor column = f.read_tensor(path).to(type).contiguous();
+    SLIMFIT_CHECK(column.numel() >= n, "metrics file ", config_.metrics, ": ", path, " has ",
+                  column.numel(), " rows but /steps/trainable_mask has ", mask.size(0));
+    return column;
+  };
+  for (const DoubleColumn& c : kDoubleColumns) {
+    const at::Tensor column = read(c.path, at::kDouble);
+    for (int64_t i = 0; column.defined() && i < n; ++i)
+      records_[size_t(i)].*c.field = column.data_ptr<double>()[i];
+  }
+  for (const IntColumn& c : kIntColumns) {
+    const at::Tensor column = read(c.path, at::kLong);
+    for (int64_t i = 0; column.defined() && i < n; ++i)
+      records_[size_t(i)].*c.field = column.data_ptr<int64_t>()[i];
+  }
+  if (!absent.empty())
+    log_warn("metrics file ", config_.metrics, " lacks ", join_first(absent, 8),
+             "; those steps keep default values");
 }
 
 }  // namespace slimfit::train

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "comm/communicator.h"
+#include "common/files.h"
 #include "coord/coordinator.h"
 #include "mem/device_memory.h"
 #include "models/model.h"
@@ -112,12 +113,19 @@ class Trainer {
   void write_metrics() const;
   void load_metrics_prefix();
 
-  // Fault injection for failure tests (env SLIMFIT_FAULT="rank=R,step=S,kind=throw|nan|kill").
+  void prepare_outputs();
+  // Ends the run after a stop signal (note [interruption] in common/interrupt.h): checkpoint,
+  // one line per rank, and Interrupted thrown on every rank.
+  [[noreturn]] void stop_for_signal(int signal);
+
+  // Fault injection for failure tests
+  // (env SLIMFIT_FAULT="rank=R,step=S,kind=throw|nan|kill|hang|term").
   struct Fault {
     int rank = -1;
     int64_t step = -1;
     std::string kind;
   };
+  static Fault parse_fault(const std::string& spec);
   void maybe_inject_fault(at::Tensor& loss);
 
   TrainConfig config_;
@@ -140,6 +148,9 @@ class Trainer {
   int64_t total_steps_ = 0;
   int64_t next_step_ = 0;
   int64_t last_checkpoint_step_ = -1;
+  std::string last_checkpoint_path_;  // the file that holds last_checkpoint_step_
+  int stop_signal_ = 0;               // a stop signal any rank received, agreed in run_step
+  FileLock checkpoint_lock_;
   mutable std::vector<std::vector<int64_t>> epoch_orders_;
 };
 
