@@ -178,4 +178,29 @@ TEST_F(LoadingTest, ResumeNamesAMissingTensor) {
       << out;
 }
 
+// A flipped bit in a checkpoint tensor (note [checksums] in ckpt/h5.cpp) stops resume with the
+// tensor's name, instead of training on from a damaged weight.
+TEST_F(LoadingTest, ResumeRefusesAFlippedBit) {
+  const std::string ck = path("ck.h5");
+  const std::string args = "train model=bert-tiny data=synthetic:64 batch=4 seq_len=16 steps=1 ";
+  auto [rc, out] = run_slimfit(args + "checkpoint=" + ck);
+  ASSERT_EQ(rc, 0) << out;
+  const std::string name = "/weights/bert.encoder.layer.0.attention.self.query.weight";
+  const at::Tensor w = h5::File::open(ck).read_tensor(name).contiguous();
+  const std::string pattern(static_cast<const char*>(w.data_ptr()), w.nbytes());
+  std::ifstream in(ck, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  in.close();
+  const size_t at = bytes.find(pattern);
+  ASSERT_NE(at, std::string::npos);
+  bytes[at + pattern.size() / 2] ^= 0x01;
+  std::ofstream(ck, std::ios::binary | std::ios::trunc) << bytes;
+
+  std::tie(rc, out) = run_slimfit(args + "resume=" + ck);
+  EXPECT_NE(rc, 0) << out;
+  EXPECT_NE(out.find("dataset " + name + " in checkpoint " + ck + " fails its checksum"),
+            std::string::npos)
+      << out;
+}
+
 }  // namespace
