@@ -52,7 +52,8 @@ void save_checkpoint(const std::string& path, const TrainConfig& config,
     int64_t rng_bits = 0;
     std::memcpy(&rng_bits, &ils.rng_state, sizeof(rng_bits));
     f.write_int("/scheduler/rng_state", rng_bits);
-    f.write_tensor("/rng/torch_cpu", at::detail::getDefaultCPUGenerator().get_state());
+    f.write_tensor("/rng/torch_cpu_ranks", state.rng_states);
+    f.write_tensor("/rng/torch_cpu", state.rng_states[0]);
     f.write_int("/data/next_step", state.next_step);
     std::vector<std::string> keys, values;
     for (const auto& [k, v] : config.to_map()) keys.push_back(k), values.push_back(v);
@@ -113,8 +114,9 @@ CheckpointState load_checkpoint(const std::string& path, const TrainConfig& conf
   ils.step = f.read_int("/scheduler/step");
   const int64_t rng_bits = f.read_int("/scheduler/rng_state");
   std::memcpy(&ils.rng_state, &rng_bits, sizeof(rng_bits));
-  at::Generator generator = at::detail::getDefaultCPUGenerator();
-  generator.set_state(f.read_tensor("/rng/torch_cpu"));
+  state.rng_states = f.exists("/rng/torch_cpu_ranks")
+                         ? f.read_tensor("/rng/torch_cpu_ranks")
+                         : f.read_tensor("/rng/torch_cpu").unsqueeze(0);
   state.next_step = f.read_int("/data/next_step");
   return state;
 }

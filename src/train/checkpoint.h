@@ -3,7 +3,9 @@
 //   /optimizer/<parameter name>/{exp_avg,exp_avg_sq}  AdamW moments (where allocated)
 //   /optimizer/steps                                  int64 (P): per-parameter step counts
 //   /scheduler/{scores,last_trained,step,rng_state}   the ILS state (note [ILS policy])
-//   /rng/torch_cpu                                    libtorch's CPU generator state
+//   /rng/torch_cpu_ranks                              uint8 (ranks, n): each rank's libtorch
+//                                                     CPU generator state (dropout)
+//   /rng/torch_cpu                                    rank 0's (what older slimfit wrote)
 //   /data/next_step                                   the step to run next (data position)
 //   /config/keys, /config/values                      the run's configuration
 // Written with h5::write_atomically (a temporary file renamed into place), by one rank.
@@ -26,14 +28,17 @@ namespace slimfit::train {
 struct CheckpointState {
   int64_t next_step = 0;
   sched::IlsState scheduler;
+  // Row r: rank r's libtorch CPU generator state, gathered by the trainer before saving. A
+  // checkpoint of an older slimfit loads as one row (rank 0's).
+  at::Tensor rng_states;
 };
 
 void save_checkpoint(const std::string& path, const TrainConfig& config,
                      models::ClassifierImpl& model, const AdamW& optimizer,
                      const CheckpointState& state);
 
-// Restores weights (every tensor, note [loading weights] in models/model.h), optimizer and RNG
-// in place and returns the rest.
+// Restores weights (every tensor, note [loading weights] in models/model.h) and optimizer in
+// place and returns the rest; the caller restores its rank's row of rng_states.
 CheckpointState load_checkpoint(const std::string& path, const TrainConfig& config,
                                 models::ClassifierImpl& model, AdamW& optimizer);
 

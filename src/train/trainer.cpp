@@ -88,7 +88,8 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
   device_ = mem::resolve_device(config_.device, mem::local_rank(comm_->rank()));
   memory_ = std::make_unique<mem::DeviceMemory>(device_);
   const int64_t world = comm_->size();
-  if (const char* spec = std::getenv("SLIMFIT_FAULT")) fault_ = parse_fault(spec);
+  const char* fault = std::getenv("SLIMFIT_FAULT");
+  if (fault && *fault) fault_ = parse_fault(fault);  // empty: none
   comm_->set_timeout(config_.collective_timeout);
   prepare_outputs();
   SLIMFIT_CHECK(config_.batch % (world * config_.grad_accum) == 0, "batch=", config_.batch,
@@ -205,6 +206,17 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
 
   if (!config_.resume.empty()) {
     const CheckpointState state = load_checkpoint(config_.resume, config_, *model_, *optimizer_);
+    // Each rank continues its own dropout stream; a rank the writer did not have starts afresh.
+    const int64_t saved_ranks = state.rng_states.size(0);
+    if (comm_->rank() < saved_ranks) {
+      at::Generator generator = at::detail::getDefaultCPUGenerator();
+      generator.set_state(state.rng_states[comm_->rank()]);
+    }
+    if (saved_ranks != comm_->size() && comm_->rank() == 0) {
+      log_warn("resume: ", config_.resume, " was written by ", saved_ranks, " rank(s), this run has ",
+               comm_->size(), ": weights, optimizer, scheduler and data position continue, but the "
+               "dropout streams differ, so the run will not repeat bit for bit");
+    }
     scheduler_->restore(state.scheduler);
     next_step_ = state.next_step;
     last_checkpoint_step_ = next_step_;
@@ -519,9 +531,14 @@ TrainSummary Trainer::run() {
 }
 
 void Trainer::save() {
-  if (comm_->rank() != 0) return;  // one writer; every rank holds the same state
+  // Each rank's dropout stream differs, so every rank's generator state goes to the writer.
+  const at::Tensor rng_states =
+      config_.checkpoint.empty()
+          ? at::Tensor()
+          : comm_->gather(at::detail::getDefaultCPUGenerator().get_state(), 0);
+  if (comm_->rank() != 0) return;  // one writer; every rank holds the same weights and state
   if (!config_.checkpoint.empty()) {
-    CheckpointState state{next_step_, scheduler_->state()};
+    CheckpointState state{next_step_, scheduler_->state(), rng_states};
     save_checkpoint(config_.checkpoint, config_, *model_, *optimizer_, state);
     last_checkpoint_step_ = next_step_;
     last_checkpoint_path_ = config_.checkpoint;
