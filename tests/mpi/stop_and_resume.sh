@@ -2,7 +2,9 @@
 # stop_and_resume.sh NP MODE BINARY ARGS...: under mpirun -np NP, a run stopped part-way and
 # resumed from its checkpoint must end with the same final_train_loss, to the last bit, as the
 # same run uninterrupted. MODE term: SIGTERM raised on rank 1 only, at step 3 (every rank must
-# stop after step 4, exit non-zero and leave the checkpoint); MODE stop_after: stop_after=5.
+# stop after step 4, exit non-zero and leave the checkpoint); MODE mpirun: SIGTERM sent to
+# mpirun alone once step 2 is logged (it forwards the signal; every rank must stop at one step);
+# MODE stop_after: stop_after=5.
 set -u
 np="$1"; mode="$2"; bin="$3"; shift 3
 dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
@@ -17,6 +19,19 @@ if [ "$mode" = term ]; then
   [ "$rc" -ne 0 ] || { echo "FAIL: the stopped run exited 0"; exit 1; }
   [ "$(grep -c 'stopped by SIGTERM after step 4' <<<"$out")" -eq "$np" ] ||
     { echo "FAIL: not every rank said it stopped after step 4"; exit 1; }
+elif [ "$mode" = mpirun ]; then
+  mpirun --allow-run-as-root --oversubscribe -np "$np" -x OMP_NUM_THREADS=1 "$bin" train "$@" \
+    log_every=1 checkpoint="$dir/ck.h5" > "$dir/stopped.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 600); do grep -q 'step 2/' "$dir/stopped.log" && break; sleep 0.1; done
+  kill -TERM "$pid"
+  wait "$pid"; rc=$?
+  tail -n 4 "$dir/stopped.log"
+  [ "$rc" -ne 0 ] || { echo "FAIL: the stopped run exited 0"; exit 1; }
+  [ "$(grep -c 'stopped by SIGTERM after step' "$dir/stopped.log")" -eq "$np" ] ||
+    { echo "FAIL: not every rank said it stopped"; exit 1; }
+  [ "$(grep -o 'stopped by SIGTERM after step [0-9]*' "$dir/stopped.log" | sort -u | wc -l)" -eq 1 ] ||
+    { echo "FAIL: the ranks stopped after different steps"; exit 1; }
 else
   mpi "$@" stop_after=5 checkpoint="$dir/ck.h5" > "$dir/stopped.log" ||
     { cat "$dir/stopped.log"; exit 1; }
