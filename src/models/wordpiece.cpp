@@ -378,6 +378,15 @@ std::vector<std::string> WordPieceTokenizer::tokenize(const std::string& text) c
   return out;
 }
 
+void WordPieceTokenizer::truncate_longest_first(size_t& len_a, size_t& len_b, size_t budget) {
+  while (len_a + len_b > budget) {
+    if (len_a > len_b)
+      --len_a;
+    else
+      --len_b;
+  }
+}
+
 WordPieceTokenizer::Encoding WordPieceTokenizer::finish(const std::vector<int64_t>& a,
                                                         const std::vector<int64_t>* b,
                                                         int64_t max_length, bool pad) const {
@@ -390,13 +399,8 @@ WordPieceTokenizer::Encoding WordPieceTokenizer::finish(const std::vector<int64_
   if (len_a + len_b + n_special > limit) {
     if (!b) {
       len_a = limit - n_special;
-    } else {  // longest_first: one token at a time from the longer side, from b on ties
-      for (size_t remove = len_a + len_b + n_special - limit; remove > 0; --remove) {
-        if (len_a > len_b)
-          --len_a;
-        else
-          --len_b;
-      }
+    } else {
+      truncate_longest_first(len_a, len_b, limit - n_special);
     }
   }
   Encoding e;

@@ -30,9 +30,14 @@ class WordPieceTokenizer {
   // it with [PAD] (attention_mask 0). Like HF with truncation=True, padding="max_length".
   Encoding encode(const std::string& text, int64_t max_length, bool pad_to_max_length = true) const;
   // [CLS] a [SEP] b [SEP] with token_type_ids 0 for the first part, 1 for b [SEP]; truncation is
-  // HF's longest_first (one token at a time from the longer side, from b on ties).
+  // HF's longest_first (truncate_longest_first).
   Encoding encode_pair(const std::string& a, const std::string& b, int64_t max_length,
                        bool pad = true) const;
+  // Hugging Face's truncation='longest_first' on the lengths of a pair's two parts: removes one
+  // token at a time from the end of the longer part (from b on ties) until len_a + len_b <=
+  // budget. The outcome depends only on the lengths, so truncating twice equals truncating once
+  // to the smaller budget (TextDataset relies on this to shorten prepared pairs).
+  static void truncate_longest_first(size_t& len_a, size_t& len_b, size_t budget);
 
   // Word pieces of UTF-8 text, without [CLS]/[SEP]. Special tokens written in the text
   // ("[MASK]") stay whole, as in HF.
