@@ -11,6 +11,8 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "data/fashion_mnist.h"
+#include "data/rng.h"
+#include "data/synthetic_tasks.h"
 #include "data/text.h"
 #include "models/wordpiece.h"
 
@@ -24,27 +26,6 @@ uint64_t mix64(uint64_t x) {
 }
 
 namespace {
-
-// A tiny counter-based generator: stream (seed, i, purpose) -> independent 64-bit values.
-class Rng {
- public:
-  Rng(uint64_t seed, uint64_t index, uint64_t purpose)
-      : state_(mix64(mix64(mix64(seed) ^ index) ^ (purpose * 0xD1B54A32D192ED03ULL))) {}
-  uint64_t next() { return mix64(state_++); }
-  // Uniform in [0, n) (n > 0); the modulo bias is negligible for the small n used here.
-  int64_t below(int64_t n) { return static_cast<int64_t>(next() % static_cast<uint64_t>(n)); }
-  double uniform() { return static_cast<double>(next() >> 11) * (1.0 / 9007199254740992.0); }
-  double normal() {  // Box-Muller
-    double u1 = uniform(), u2 = uniform();
-    if (u1 < 1e-300) u1 = 1e-300;
-    return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
-  }
-
- private:
-  uint64_t state_;
-};
-
-enum Purpose : uint64_t { kLabel = 1, kTokens = 2, kMarkers = 3, kPixels = 4 };
 
 std::vector<int64_t> permutation(int64_t n, uint64_t seed) {
   std::vector<int64_t> p(static_cast<size_t>(n));
@@ -69,24 +50,12 @@ SyntheticDataset::SyntheticDataset(const models::ModelConfig& cfg, int64_t size,
   SLIMFIT_CHECK(size > 0, "synthetic dataset: size must be positive, got ", size);
   SLIMFIT_CHECK(num_labels_ >= 1, "synthetic dataset: num_labels must be >= 1, got ", num_labels_);
   if (arch_ == models::Arch::kBert) {
-    SLIMFIT_CHECK(seq_len >= 2 && seq_len <= cfg.max_position_embeddings,
-                  "synthetic dataset: seq_len ", seq_len, " must be in [2, ",
-                  cfg.max_position_embeddings, "] (max_position_embeddings of '", cfg.name, "')");
-    vocab_size_ = cfg.vocab_size;
-    // BERT-style ids when the vocabulary is large enough: [CLS]=101, [SEP]=102, markers from
-    // 1000 and ordinary tokens above them; otherwise compact ids from 1.
-    if (vocab_size_ >= 1000 + num_labels_ + 100) {
-      cls_id_ = 101;
-      sep_id_ = 102;
-      marker_base_ = 1000;
-    } else {
-      SLIMFIT_CHECK(vocab_size_ >= 5 + num_labels_ + 4, "synthetic dataset: vocab_size ",
-                    vocab_size_, " is too small for ", num_labels_, " labels");
-      cls_id_ = 1;
-      sep_id_ = 2;
-      marker_base_ = 5;
-    }
-    token_low_ = marker_base_ + num_labels_;
+    const SyntheticTokens t = synthetic_tokens(cfg, num_labels_, seq_len, 2, "synthetic dataset");
+    vocab_size_ = t.vocab_size;
+    cls_id_ = t.cls;
+    sep_id_ = t.sep;
+    marker_base_ = t.marker_base;
+    token_low_ = t.token_low;
   } else {
     image_size_ = cfg.image_size;
     channels_ = cfg.num_channels;
@@ -187,7 +156,8 @@ std::pair<std::vector<int64_t>, std::vector<int64_t>> kfold_indices(int64_t n, i
 namespace {
 
 const char* kAcceptedForms =
-    "accepted dataset forms: \"synthetic\", \"synthetic:N\", a prepared text set \"path.h5\" "
+    "accepted dataset forms: \"synthetic\", \"synthetic:N\", \"synthetic-pairs[:N]\", "
+    "\"synthetic-regression[:N]\", a prepared text set \"path.h5\" "
     "(made by prepare_text), \"fashion-mnist\", \"fashion-mnist:train\", "
     "\"fashion-mnist:test\", \"fashion-mnist:test:/dir\"";
 
@@ -208,6 +178,7 @@ int64_t parse_count(const std::string& s, const std::string& spec) {
 }
 
 void check_fits(const Dataset& d, const models::ModelConfig& cfg, const std::string& spec) {
+  if (d.is_regression()) return;  // one output, whatever cfg.num_labels says (the caller's head)
   SLIMFIT_CHECK(d.num_labels() <= cfg.num_labels, "dataset '", spec, "' has ", d.num_labels(),
                 " labels but the model has num_labels = ", cfg.num_labels,
                 "; set num_labels to at least ", d.num_labels());
@@ -270,6 +241,19 @@ std::shared_ptr<Dataset> open_dataset(const std::string& spec, const models::Mod
     int64_t n = spec == "synthetic" ? 100000 : parse_count(spec.substr(10), spec);
     return std::make_shared<SyntheticDataset>(cfg, n, seq_len, seed);
   }
+  // "name" or "name:N" (100000 examples by default); nullopt when spec is not this name.
+  auto synthetic_count = [&](const std::string& name) -> std::optional<int64_t> {
+    if (spec == name) return 100000;
+    if (starts_with(spec, name + ":")) return parse_count(spec.substr(name.size() + 1), spec);
+    return std::nullopt;
+  };
+  if (const auto n = synthetic_count("synthetic-pairs")) {
+    auto d = std::make_shared<SyntheticPairsDataset>(cfg, *n, seq_len, seed);
+    check_fits(*d, cfg, spec);
+    return d;
+  }
+  if (const auto n = synthetic_count("synthetic-regression"))
+    return std::make_shared<SyntheticRegressionDataset>(cfg, *n, seq_len, seed);
   if (spec == "fashion-mnist" || starts_with(spec, "fashion-mnist:")) {
     SLIMFIT_CHECK(cfg.arch == models::Arch::kVit, "dataset '", spec,
                   "' holds images; it needs a ViT model, not '", cfg.name, "'");
@@ -296,6 +280,9 @@ std::shared_ptr<Dataset> open_dataset(const std::string& spec, const models::Mod
 }
 
 std::vector<int64_t> Dataset::all_labels() const {
+  SLIMFIT_CHECK(!is_regression(),
+                "all_labels: this is a regression set; its labels are float targets, not class "
+                "ids (use all_targets)");
   std::vector<int64_t> out;
   out.reserve(static_cast<size_t>(size()));
   constexpr int64_t kChunk = 512;
@@ -304,6 +291,21 @@ std::vector<int64_t> Dataset::all_labels() const {
     for (int64_t i = begin; i < std::min(size(), begin + kChunk); ++i) chunk.push_back(i);
     const at::Tensor l = get(chunk).labels.to(at::kLong).contiguous();
     out.insert(out.end(), l.data_ptr<int64_t>(), l.data_ptr<int64_t>() + l.numel());
+  }
+  return out;
+}
+
+std::vector<double> Dataset::all_targets() const {
+  SLIMFIT_CHECK(is_regression(), "all_targets: this is a classification set with ", num_labels(),
+                " classes; its labels are class ids (use all_labels)");
+  std::vector<double> out;
+  out.reserve(static_cast<size_t>(size()));
+  constexpr int64_t kChunk = 512;
+  for (int64_t begin = 0; begin < size(); begin += kChunk) {
+    std::vector<int64_t> chunk;
+    for (int64_t i = begin; i < std::min(size(), begin + kChunk); ++i) chunk.push_back(i);
+    const at::Tensor t = get(chunk).labels.to(at::kDouble).contiguous();
+    out.insert(out.end(), t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
   }
   return out;
 }
@@ -338,6 +340,9 @@ std::vector<int64_t> parse_label_list(const std::string& text) {
 LabelSubsetDataset::LabelSubsetDataset(std::shared_ptr<const Dataset> base,
                                        std::vector<int64_t> classes)
     : base_(std::move(base)), classes_(std::move(classes)) {
+  SLIMFIT_CHECK(!base_->is_regression(),
+                "classes: the data set is a regression set (float targets); classes= selects "
+                "classes of a classification set");
   SLIMFIT_CHECK(!classes_.empty(), "a label subset needs at least one label");
   std::vector<int64_t> relabel(static_cast<size_t>(base_->num_labels()), -1);  // base -> new
   for (size_t k = 0; k < classes_.size(); ++k) {
@@ -372,6 +377,15 @@ models::Batch LabelSubsetDataset::get(const std::vector<int64_t>& indices) const
 }
 
 std::vector<int64_t> LabelSubsetDataset::all_labels() const { return labels_; }
+
+std::vector<std::string> LabelSubsetDataset::label_names() const {
+  const std::vector<std::string> base_names = base_->label_names();
+  if (base_names.empty()) return {};
+  SLIMFIT_ASSERT(static_cast<int64_t>(base_names.size()) == base_->num_labels());
+  std::vector<std::string> out;
+  for (int64_t c : classes_) out.push_back(base_names[size_t(c)]);
+  return out;
+}
 
 std::shared_ptr<Dataset> open_dataset(const std::string& spec, const models::ModelConfig& cfg,
                                       int64_t seq_len, uint64_t seed, const std::string& classes) {

@@ -20,12 +20,25 @@ class Dataset {
  public:
   virtual ~Dataset() = default;
   virtual int64_t size() const = 0;
+  // Classification: the number of classes. Regression: 1.
   virtual int64_t num_labels() const = 0;
-  // Stacks the examples at these indices into one batch (labels int64).
+  // Stacks the examples at these indices into one batch. Batch.labels is (N) int64 class ids, or
+  // (N) float32 targets when is_regression().
   virtual models::Batch get(const std::vector<int64_t>& indices) const = 0;
-  // Every example's label, in index order. The default stacks the examples in chunks; data sets
-  // that hold their labels override it.
+  // Whether the labels are real-valued targets (trained with mean squared error) rather than
+  // class ids. A regression set has num_labels() == 1, float32 labels and no label names.
+  virtual bool is_regression() const { return false; }
+  // The class names in id order, or {} when the set has none (synthetic sets, Fashion-MNIST's
+  // class indices, every regression set): callers then name class c "LABEL_c", as Hugging Face
+  // does.
+  virtual std::vector<std::string> label_names() const { return {}; }
+  // Every example's class id, in index order. The default stacks the examples in chunks; data
+  // sets that hold their labels override it. Throws slimfit::Error on a regression set (its
+  // labels are not class ids: use all_targets).
   virtual std::vector<int64_t> all_labels() const;
+  // Every example's regression target, in index order (the float32 Batch.labels, widened). The
+  // default stacks the examples in chunks. Throws slimfit::Error on a classification set.
+  virtual std::vector<double> all_targets() const;
   // The most tokens an example can have (text: its padded length; 0: not a token sequence).
   virtual int64_t max_tokens() const { return 0; }
 };
@@ -71,7 +84,11 @@ std::pair<std::vector<int64_t>, std::vector<int64_t>> kfold_indices(int64_t n, i
                                                                     int64_t fold, uint64_t seed);
 
 // A dataset from a config string:
-//   "synthetic" (100000 examples) or "synthetic:N";
+//   "synthetic" (100000 examples) or "synthetic:N": SyntheticDataset, cfg.num_labels classes;
+//   "synthetic-pairs" or "synthetic-pairs:N": SyntheticPairsDataset (BERT), two segments with
+//   token_type_ids, label 1 when their markers agree (synthetic_tasks.h);
+//   "synthetic-regression" or "synthetic-regression:N": SyntheticRegressionDataset (BERT or ViT),
+//   a float target in [0, 1], the fraction of positions (patches) holding a marker;
 //   a path to a text set prepared by prepare_text (.h5), for BERT;
 //   "fashion-mnist" / "fashion-mnist:train" / "fashion-mnist:test" for ViT, read from
 //   $SLIMFIT_FASHION_MNIST_DIR or /usr/share/datasets/fashion-mnist (Debian package
@@ -80,7 +97,8 @@ std::pair<std::vector<int64_t>, std::vector<int64_t>> kfold_indices(int64_t n, i
 // longer examples, keeping their [SEP]). Prepared text must have been tokenized with
 // cfg.vocab_file when the model has one (a file without a recorded fingerprint only warns). Throws
 // slimfit::Error listing the accepted forms on anything else, and when the dataset does not fit
-// the model (more labels than cfg.num_labels, token ids outside the vocabulary, wrong arch).
+// the model (more labels than cfg.num_labels, token ids outside the vocabulary, wrong arch). A
+// regression set fits any cfg.num_labels: the caller gives the model one output for it.
 std::shared_ptr<Dataset> open_dataset(const std::string& spec, const models::ModelConfig& cfg,
                                       int64_t seq_len, uint64_t seed);
 
@@ -90,8 +108,9 @@ std::shared_ptr<Dataset> open_dataset(const std::string& spec, const models::Mod
 std::vector<int64_t> parse_label_list(const std::string& text);
 
 // The examples of `base` whose label is in `classes`, relabelled by position in `classes`
-// (classes {5,7} turns label 5 into 0 and 7 into 1). num_labels() is classes.size(). Throws
-// slimfit::Error when a class is outside [0, base.num_labels()) or no example is left.
+// (classes {5,7} turns label 5 into 0 and 7 into 1). num_labels() is classes.size(); the label
+// names are base's names of the kept classes, in the new order. Throws slimfit::Error when base
+// is a regression set, a class is outside [0, base.num_labels()) or no example is left.
 class LabelSubsetDataset : public Dataset {
  public:
   LabelSubsetDataset(std::shared_ptr<const Dataset> base, std::vector<int64_t> classes);
@@ -99,6 +118,7 @@ class LabelSubsetDataset : public Dataset {
   int64_t num_labels() const override { return static_cast<int64_t>(classes_.size()); }
   models::Batch get(const std::vector<int64_t>& indices) const override;
   std::vector<int64_t> all_labels() const override;
+  std::vector<std::string> label_names() const override;
   int64_t max_tokens() const override { return base_->max_tokens(); }
 
  private:
@@ -112,7 +132,7 @@ class LabelSubsetDataset : public Dataset {
 std::shared_ptr<Dataset> open_dataset(const std::string& spec, const models::ModelConfig& cfg,
                                       int64_t seq_len, uint64_t seed, const std::string& classes);
 
-// The stateless 64-bit mixer used for per-example randomness (splitmix64 finaliser).
+// The stateless 64-bit mixer used for per-example randomness (splitmix64 finaliser; data/rng.h).
 uint64_t mix64(uint64_t x);
 
 }  // namespace slimfit::data

@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "ckpt/h5.h"
@@ -17,7 +19,9 @@
 namespace slimfit::data {
 namespace {
 
-constexpr const char* kFormat = "text-classification-v1";
+constexpr const char* kFormat = "text-v2";
+constexpr const char* kClassification = "single_label_classification";
+constexpr const char* kRegression = "regression";
 constexpr const char* kVocabAttr = "vocab_fingerprint";
 
 std::string join(const std::vector<std::string>& v, const std::string& sep = ", ") {
@@ -109,30 +113,50 @@ std::vector<std::vector<std::string>> parse_csv_lines(const std::string& s,
 }
 
 struct Row {
-  std::string text, label;
+  std::string text, text_b, label;
   int64_t line;
 };
 
 std::vector<Row> read_csv_rows(const PrepareTextOptions& o) {
   std::vector<int64_t> lines;
   auto records = parse_csv_lines(read_file(o.input, "text data file"), o.input, &lines);
-  SLIMFIT_CHECK(!records.empty(), "text data file ", o.input,
-                " is empty (expected a header row and data rows)");
-  const auto& header = records[0];
+  const bool headerless = !o.columns.empty();
+  SLIMFIT_CHECK(!records.empty(), "text data file ", o.input, " is empty (expected ",
+                headerless ? "data rows" : "a header row and data rows", ")");
+  std::vector<std::string> header = headerless ? o.columns : records[0];
+  if (headerless) {
+    std::vector<std::string> sorted = header;
+    std::sort(sorted.begin(), sorted.end());
+    const auto dup = std::adjacent_find(sorted.begin(), sorted.end());
+    SLIMFIT_CHECK(dup == sorted.end(), "--columns ", join(header, ","), " names column '",
+                  dup == sorted.end() ? "" : *dup, "' twice");
+    SLIMFIT_CHECK(records[0] != header, o.input, ": the first row (", join(records[0], ","),
+                  ") is the header that --columns names; drop --columns for a file with a header");
+  }
+  const char* where = headerless ? "columns named by --columns" : "columns found";
   auto col = [&](const std::string& name, const char* option) {
     auto it = std::find(header.begin(), header.end(), name);
     SLIMFIT_CHECK(it != header.end(), "text data file ", o.input, " has no column '", name, "' (",
-                  option, "); columns found: ", quoted_list(header));
+                  option, "); ", where, ": ", quoted_list(header));
     return static_cast<size_t>(it - header.begin());
   };
   const size_t tc = col(o.text_column, "text column"), lc = col(o.label_column, "label column");
+  const bool pairs = !o.text_pair_column.empty();
+  const size_t pc = pairs ? col(o.text_pair_column, "text pair column") : 0;
   std::vector<Row> rows;
-  rows.reserve(records.size() - 1);
-  for (size_t r = 1; r < records.size(); ++r) {
+  const size_t first = headerless ? 0 : 1;
+  rows.reserve(records.size() - first);
+  for (size_t r = first; r < records.size(); ++r) {
     const auto& rec = records[r];
-    SLIMFIT_CHECK(rec.size() == header.size(), o.input, ": the record on line ", lines[r], " has ",
-                  rec.size(), " fields but the header has ", header.size());
-    rows.push_back({rec[tc], rec[lc], lines[r]});
+    if (headerless) {
+      SLIMFIT_CHECK(rec.size() == header.size(), o.input, ": the record on line ", lines[r],
+                    " has ", rec.size(), " fields but --columns names ", header.size(), " (",
+                    join(header, ","), ")");
+    } else {
+      SLIMFIT_CHECK(rec.size() == header.size(), o.input, ": the record on line ", lines[r],
+                    " has ", rec.size(), " fields but the header has ", header.size());
+    }
+    rows.push_back({rec[tc], pairs ? rec[pc] : std::string(), rec[lc], lines[r]});
   }
   return rows;
 }
@@ -175,7 +199,10 @@ std::vector<Row> read_jsonl_rows(const PrepareTextOptions& o) {
       }
       return json_scalar(j[name]);
     };
-    rows.push_back({field(o.text_column, "text column"), field(o.label_column, "label column"), n});
+    rows.push_back(
+        {field(o.text_column, "text column"),
+         o.text_pair_column.empty() ? std::string() : field(o.text_pair_column, "text pair column"),
+         field(o.label_column, "label column"), n});
   }
   SLIMFIT_CHECK(!rows.empty(), "text data file ", o.input, " is empty (no JSON lines)");
   return rows;
@@ -195,6 +222,53 @@ std::string lower_ext(const std::string& path) {
   return e;
 }
 
+// A finite number spelling all of s (surrounding blanks allowed), or nullopt.
+std::optional<double> parse_number(const std::string& s) {
+  const size_t b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t");
+  if (b == std::string::npos) return std::nullopt;
+  const std::string t = s.substr(b, e - b + 1);
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(t.c_str(), &end);
+  if (!end || *end != '\0' || errno == ERANGE || !std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+// Whether the label column holds regression targets (PrepareTextOptions::regression).
+bool is_regression(const PrepareTextOptions& o, const std::vector<Row>& rows) {
+  SLIMFIT_CHECK(!(o.regression && !o.labels.empty()),
+                "prepare_text: --regression takes no "
+                "--labels (a regression set has float targets, not classes)");
+  if (o.regression) return true;
+  if (!o.labels.empty()) return false;
+  for (const Row& r : rows) {
+    const std::optional<double> v = parse_number(r.label);
+    if (v && *v != std::floor(*v)) {
+      log_info("prepare_text: ", o.input, " line ", r.line, " has label ", r.label, " in column '",
+               o.label_column,
+               "', a number that is not whole: a regression set (float targets; "
+               "give --labels to make it classification)");
+      return true;
+    }
+  }
+  return false;
+}
+
+// The regression target of every row (as float32, as stored), up to o.limit rows.
+std::vector<float> regression_targets(const PrepareTextOptions& o, const std::vector<Row>& rows) {
+  std::vector<float> ys;
+  for (const Row& r : rows) {
+    if (o.limit >= 0 && static_cast<int64_t>(ys.size()) >= o.limit) break;
+    const std::optional<double> v = parse_number(r.label);
+    SLIMFIT_CHECK(v, o.input, ": line ", r.line, " has '", r.label, "' in the label column '",
+                  o.label_column,
+                  "', which is not a finite number; a regression target must be "
+                  "one (give --labels to make the set classification)");
+    ys.push_back(static_cast<float>(*v));
+  }
+  return ys;
+}
+
 }  // namespace
 
 std::vector<std::vector<std::string>> parse_csv(const std::string& content,
@@ -202,25 +276,12 @@ std::vector<std::vector<std::string>> parse_csv(const std::string& content,
   return parse_csv_lines(content, source, nullptr);
 }
 
-PrepareTextResult prepare_text(const PrepareTextOptions& o) {
-  SLIMFIT_CHECK(!o.input.empty(), "prepare_text: no input file given");
-  SLIMFIT_CHECK(!o.output.empty(), "prepare_text: no output file given");
-  SLIMFIT_CHECK(o.max_length >= 2, "prepare_text: max_length must be >= 2, got ", o.max_length);
-  std::string format = o.format;
-  if (format.empty()) {
-    const std::string e = lower_ext(o.input);
-    format = (e == ".jsonl" || e == ".json" || e == ".ndjson") ? "jsonl" : "csv";
-  }
-  SLIMFIT_CHECK(format == "csv" || format == "jsonl", "prepare_text: unknown format '", format,
-                "' (csv or jsonl)");
-  // Load the tokenizer first: a bad vocab path should fail before a long read.
-  auto tok = models::WordPieceTokenizer::from_vocab_file(o.vocab, o.lower_case);
+namespace {
 
-  std::vector<Row> rows = format == "csv" ? read_csv_rows(o) : read_jsonl_rows(o);
-  SLIMFIT_CHECK(!rows.empty(), "text data file ", o.input, " has a header but no data rows");
-
-  PrepareTextResult res;
-  res.rows_read = static_cast<int64_t>(rows.size());
+// The class id of each row (up to o.limit rows; rows with other labels skipped or an error, as
+// keep_only_labels says), filling res's label names and counts.
+std::vector<int64_t> class_labels(const PrepareTextOptions& o, const std::vector<Row>& rows,
+                                  std::vector<bool>& keep, PrepareTextResult& res) {
   std::vector<std::string> labels = o.labels;
   if (labels.empty()) {
     std::vector<std::string> seen;
@@ -240,14 +301,11 @@ PrepareTextResult prepare_text(const PrepareTextOptions& o) {
   }
   res.label_names = labels;
   res.label_counts.assign(labels.size(), 0);
-
-  // Tokenize.
-  const int64_t L = o.max_length;
-  std::vector<int32_t> ids;
-  std::vector<uint8_t> mask;
   std::vector<int64_t> ys;
   std::map<std::string, int64_t> other;  // skipped label values
-  for (const auto& r : rows) {
+  keep.assign(rows.size(), false);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Row& r = rows[i];
     if (o.limit >= 0 && static_cast<int64_t>(ys.size()) >= o.limit) break;
     auto it = label_id.find(r.label);
     if (it == label_id.end()) {
@@ -257,52 +315,124 @@ PrepareTextResult prepare_text(const PrepareTextOptions& o) {
       ++res.skipped;
       continue;
     }
-    auto enc = tok.encode(r.text, L, /*pad_to_max_length=*/true);
-    SLIMFIT_ASSERT(static_cast<int64_t>(enc.input_ids.size()) == L);
-    if (enc.attention_mask[L - 1] != 0) ++res.truncated;  // filled max_length (maybe cut)
-    for (int64_t t = 0; t < L; ++t) {
-      ids.push_back(static_cast<int32_t>(enc.input_ids[t]));
-      mask.push_back(static_cast<uint8_t>(enc.attention_mask[t]));
-    }
+    keep[i] = true;
     ys.push_back(it->second);
-    ++res.label_counts[it->second];
-    if (ys.size() % 1000 == 0) log_info("prepare_text: ", ys.size(), " examples tokenized");
+    ++res.label_counts[size_t(it->second)];
   }
-  res.examples = static_cast<int64_t>(ys.size());
-  if (res.examples == 0) {
+  if (ys.empty()) {
     std::vector<std::string> found;
     for (const auto& [k, v] : other) found.push_back("'" + k + "' (" + std::to_string(v) + ")");
     throw Error(str_cat("prepare_text: no examples in ", o.input, " with a label in {",
                         quoted_list(labels), "}; label values found in column '", o.label_column,
                         "': ", join(found)));
   }
+  return ys;
+}
 
-  const int64_t N = res.examples;
+}  // namespace
+
+PrepareTextResult prepare_text(const PrepareTextOptions& o) {
+  SLIMFIT_CHECK(!o.input.empty(), "prepare_text: no input file given");
+  SLIMFIT_CHECK(!o.output.empty(), "prepare_text: no output file given");
+  SLIMFIT_CHECK(o.max_length >= 2, "prepare_text: max_length must be >= 2, got ", o.max_length);
+  const bool pairs = !o.text_pair_column.empty();
+  SLIMFIT_CHECK(!pairs || o.max_length >= 3, "prepare_text: max_length must be >= 3 for pairs ",
+                "([CLS] a [SEP] b [SEP]), got ", o.max_length);
+  std::string format = o.format;
+  if (format.empty()) {
+    const std::string e = lower_ext(o.input);
+    format = (e == ".jsonl" || e == ".json" || e == ".ndjson") ? "jsonl" : "csv";
+  }
+  SLIMFIT_CHECK(format == "csv" || format == "jsonl", "prepare_text: unknown format '", format,
+                "' (csv or jsonl)");
+  SLIMFIT_CHECK(o.columns.empty() || format == "csv", "prepare_text: --columns names the columns ",
+                "of a headerless CSV file, but ", o.input, " is JSON Lines, whose objects name ",
+                "their fields");
+  // Load the tokenizer first: a bad vocab path should fail before a long read.
+  auto tok = models::WordPieceTokenizer::from_vocab_file(o.vocab, o.lower_case);
+
+  std::vector<Row> rows = format == "csv" ? read_csv_rows(o) : read_jsonl_rows(o);
+  SLIMFIT_CHECK(!rows.empty(), "text data file ", o.input, " has a header but no data rows");
+
+  PrepareTextResult res;
+  res.rows_read = static_cast<int64_t>(rows.size());
+  res.regression = is_regression(o, rows);
+  std::vector<bool> keep(rows.size(), true);
+  std::vector<int64_t> classes;
+  std::vector<float> targets;
+  if (res.regression) {
+    targets = regression_targets(o, rows);
+    keep.assign(rows.size(), false);
+    std::fill(keep.begin(), keep.begin() + static_cast<ptrdiff_t>(targets.size()), true);
+  } else {
+    classes = class_labels(o, rows, keep, res);
+  }
+  res.examples = static_cast<int64_t>(res.regression ? targets.size() : classes.size());
+
+  // Tokenize.
+  const int64_t L = o.max_length, N = res.examples;
+  std::vector<int32_t> ids;
+  std::vector<uint8_t> mask, types;
+  ids.reserve(static_cast<size_t>(N * L));
+  int64_t done = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (!keep[i]) continue;
+    const Row& r = rows[i];
+    auto enc = pairs ? tok.encode_pair(r.text, r.text_b, L, /*pad=*/true)
+                     : tok.encode(r.text, L, /*pad_to_max_length=*/true);
+    SLIMFIT_ASSERT(static_cast<int64_t>(enc.input_ids.size()) == L);
+    if (enc.attention_mask[size_t(L - 1)] != 0) ++res.truncated;  // filled max_length (maybe cut)
+    for (int64_t t = 0; t < L; ++t) {
+      ids.push_back(static_cast<int32_t>(enc.input_ids[size_t(t)]));
+      mask.push_back(static_cast<uint8_t>(enc.attention_mask[size_t(t)]));
+      if (pairs) types.push_back(static_cast<uint8_t>(enc.token_type_ids[size_t(t)]));
+    }
+    if (++done % 1000 == 0) log_info("prepare_text: ", done, " examples tokenized");
+  }
+  SLIMFIT_ASSERT(done == N);
+
   at::Tensor t_ids = at::from_blob(ids.data(), {N, L}, at::kInt);
   at::Tensor t_mask = at::from_blob(mask.data(), {N, L}, at::kByte);
-  at::Tensor t_y = at::from_blob(ys.data(), {N}, at::kLong);
+  at::Tensor t_y = res.regression ? at::from_blob(targets.data(), {N}, at::kFloat)
+                                  : at::from_blob(classes.data(), {N}, at::kLong);
+  if (res.regression) {
+    res.target_min = t_y.min().item<double>();
+    res.target_max = t_y.max().item<double>();
+    res.target_mean = t_y.to(at::kDouble).mean().item<double>();
+  }
   h5::write_atomically(o.output, [&](h5::File& f) {
     f.set_kind("prepared text set");
     f.write_tensor("/input_ids", t_ids);
     f.write_tensor("/attention_mask", t_mask);
+    if (pairs) f.write_tensor("/token_type_ids", at::from_blob(types.data(), {N, L}, at::kByte));
+    f.write_string("/problem_type", res.regression ? kRegression : kClassification);
     f.write_tensor("/labels", t_y);
-    f.write_strings("/label_names", labels);
-    f.write_tensor("/label_counts", at::tensor(res.label_counts, at::kLong));
+    if (!res.regression) {
+      f.write_strings("/label_names", res.label_names);
+      f.write_tensor("/label_counts", at::tensor(res.label_counts, at::kLong));
+    }
     f.write_int("/max_length", L);
     f.write_string("/source", o.input);
     f.write_string("/vocab", o.vocab);
     f.write_string("/text_column", o.text_column);
+    if (pairs) f.write_string("/text_pair_column", o.text_pair_column);
     f.write_string("/label_column", o.label_column);
+    if (!o.columns.empty()) f.write_strings("/columns", o.columns);
     f.write_int("/lower_case", o.lower_case ? 1 : 0);
     f.set_attr("/", "slimfit_format", std::string(kFormat));
     f.set_attr("/", kVocabAttr, tok.fingerprint());
   });
-  std::string counts;
-  for (size_t i = 0; i < labels.size(); ++i)
-    counts += (i ? ", " : "") + labels[i] + "=" + std::to_string(res.label_counts[i]);
-  log_info("prepare_text: wrote ", N, " examples (", counts, ") of ", L, " tokens to ", o.output,
-           "; ", res.skipped, " rows skipped for other labels, ", res.truncated,
-           " filled max_length");
+  std::string what;
+  if (res.regression) {
+    what = str_cat("regression targets in [", res.target_min, ", ", res.target_max, "], mean ",
+                   res.target_mean);
+  } else {
+    for (size_t i = 0; i < res.label_names.size(); ++i)
+      what += (i ? ", " : "") + res.label_names[i] + "=" + std::to_string(res.label_counts[i]);
+  }
+  log_info("prepare_text: wrote ", N, pairs ? " sentence pairs (" : " examples (", what, ") of ", L,
+           " tokens to ", o.output, "; ", res.skipped, " rows skipped for other labels, ",
+           res.truncated, " filled max_length");
   return res;
 }
 
@@ -310,29 +440,71 @@ PrepareTextResult prepare_text(const PrepareTextOptions& o) {
 TextDataset::TextDataset(const std::string& path, int64_t seq_len) : path_(path) {
   h5::File f = h5::File::open(path);
   f.set_kind("prepared text set");
-  for (const char* name : {"/input_ids", "/attention_mask", "/labels", "/label_names"})
+  for (const char* name : {"/input_ids", "/attention_mask", "/labels"})
     SLIMFIT_CHECK(f.exists(name), path, " is not a text set made by prepare_text: it has no ",
                   name);
   input_ids_ = f.read_tensor("/input_ids").to(at::kInt);
   attention_mask_ = f.read_tensor("/attention_mask").to(at::kByte);
-  labels_ = f.read_tensor("/labels").to(at::kLong);
-  label_names_ = f.read_strings("/label_names");
   SLIMFIT_CHECK(input_ids_.dim() == 2 && input_ids_.size(0) > 0, path,
                 ": /input_ids must be (N > 0, L), got ", input_ids_.sizes());
   SLIMFIT_CHECK(attention_mask_.sizes() == input_ids_.sizes(), path, ": /attention_mask ",
                 attention_mask_.sizes(), " does not match /input_ids ", input_ids_.sizes());
-  SLIMFIT_CHECK(labels_.dim() == 1 && labels_.size(0) == input_ids_.size(0), path, ": /labels ",
-                labels_.sizes(), " does not match ", input_ids_.size(0), " examples");
-  SLIMFIT_CHECK(!label_names_.empty(), path, ": /label_names is empty");
-  const int64_t lo = labels_.min().item<int64_t>(), hi = labels_.max().item<int64_t>();
-  SLIMFIT_CHECK(lo >= 0 && hi < num_labels(), path, ": labels span [", lo, ", ", hi,
-                "] but there are ", num_labels(), " label names");
+  if (f.exists("/token_type_ids")) {
+    token_type_ids_ = f.read_tensor("/token_type_ids").to(at::kByte);
+    SLIMFIT_CHECK(token_type_ids_.sizes() == input_ids_.sizes(), path, ": /token_type_ids ",
+                  token_type_ids_.sizes(), " does not match /input_ids ", input_ids_.sizes());
+    SLIMFIT_CHECK(token_type_ids_.max().item<int>() <= 1, path,
+                  ": /token_type_ids holds a value above 1 (a pair has segments 0 and 1)");
+  }
+  read_labels(f);
   SLIMFIT_CHECK(input_ids_.min().item<int>() >= 0, path, ": negative token ids");
   if (f.exists("/vocab")) vocab_file_ = f.read_string("/vocab");
   if (f.has_attr("/", kVocabAttr)) vocab_fingerprint_ = f.attr_string("/", kVocabAttr);
   prepared_length_ = max_length();
-  if (seq_len > 0 && seq_len < prepared_length_) truncate(seq_len);
+  if (seq_len > 0 && seq_len < prepared_length_) {
+    if (is_pairs())
+      truncate_pairs(seq_len);
+    else
+      truncate(seq_len);
+  }
   max_token_id_ = input_ids_.max().item<int>();
+}
+
+void TextDataset::read_labels(const h5::File& f) {
+  // Files prepared before regression have no /problem_type: classification.
+  const std::string problem =
+      f.exists("/problem_type") ? f.read_string("/problem_type") : kClassification;
+  SLIMFIT_CHECK(problem == kClassification || problem == kRegression, path_, ": /problem_type is '",
+                problem, "'; expected '", kClassification, "' or '", kRegression, "'");
+  regression_ = problem == kRegression;
+  labels_ = f.read_tensor("/labels");
+  SLIMFIT_CHECK(labels_.dim() == 1 && labels_.size(0) == input_ids_.size(0), path_, ": /labels ",
+                labels_.sizes(), " does not match ", input_ids_.size(0), " examples");
+  if (regression_) {
+    labels_ = labels_.to(at::kFloat);
+    SLIMFIT_CHECK(labels_.isfinite().all().item<bool>(), path_,
+                  ": /labels holds a regression target that is not finite");
+    return;
+  }
+  SLIMFIT_CHECK(f.exists("/label_names"), path_,
+                " is not a text set made by prepare_text: it has no /label_names");
+  labels_ = labels_.to(at::kLong);
+  label_names_ = f.read_strings("/label_names");
+  SLIMFIT_CHECK(!label_names_.empty(), path_, ": /label_names is empty");
+  const int64_t lo = labels_.min().item<int64_t>(), hi = labels_.max().item<int64_t>();
+  SLIMFIT_CHECK(lo >= 0 && hi < num_labels(), path_, ": labels span [", lo, ", ", hi,
+                "] but there are ", num_labels(), " label names");
+}
+
+std::vector<int64_t> TextDataset::all_labels() const {
+  if (regression_) return Dataset::all_labels();  // the error that says to use all_targets
+  return {labels_.data_ptr<int64_t>(), labels_.data_ptr<int64_t>() + labels_.numel()};
+}
+
+std::vector<double> TextDataset::all_targets() const {
+  if (!regression_) return Dataset::all_targets();  // the error that says to use all_labels
+  const at::Tensor t = labels_.to(at::kDouble).contiguous();
+  return {t.data_ptr<double>(), t.data_ptr<double>() + t.numel()};
 }
 
 void TextDataset::truncate(int64_t seq_len) {
@@ -349,6 +521,47 @@ void TextDataset::truncate(int64_t seq_len) {
   truncated_ = longer.sum().item<int64_t>();
 }
 
+// A pair row is [CLS] a [SEP] b [SEP] padding, with types 0 over [CLS] a [SEP] and 1 over b [SEP].
+// A longer row is cut longest first to exactly seq_len tokens, so it needs no padding.
+void TextDataset::truncate_pairs(int64_t seq_len) {
+  SLIMFIT_CHECK(seq_len >= 3, path_, ": seq_len ", seq_len,
+                " is too short for a sentence pair ([CLS] a [SEP] b [SEP]); it must be at least 3");
+  const at::Tensor old_ids = input_ids_, old_mask = attention_mask_;
+  const at::Tensor lengths = old_mask.to(at::kLong).sum(1);                        // (N)
+  const at::Tensor second = (token_type_ids_ * old_mask).to(at::kLong).sum(1);     // (N) b [SEP]
+  input_ids_ = old_ids.narrow(1, 0, seq_len).clone(at::MemoryFormat::Contiguous);  // (N, S)
+  attention_mask_ = old_mask.narrow(1, 0, seq_len).clone(at::MemoryFormat::Contiguous);
+  token_type_ids_ = token_type_ids_.narrow(1, 0, seq_len).clone(at::MemoryFormat::Contiguous);
+  auto src = old_ids.accessor<int32_t, 2>();
+  auto ids = input_ids_.accessor<int32_t, 2>();
+  auto types = token_type_ids_.accessor<uint8_t, 2>();
+  auto len = lengths.accessor<int64_t, 1>();
+  auto n_second = second.accessor<int64_t, 1>();
+  truncated_ = 0;
+  for (int64_t r = 0; r < input_ids_.size(0); ++r) {
+    if (len[r] <= seq_len) continue;
+    ++truncated_;
+    SLIMFIT_CHECK(n_second[r] >= 1 && len[r] - n_second[r] >= 2, path_, ": example ", r,
+                  " is not a sentence pair [CLS] a [SEP] b [SEP] (its token_type_ids)");
+    const size_t old_a = static_cast<size_t>(len[r] - n_second[r] - 2);
+    size_t len_a = old_a, len_b = static_cast<size_t>(n_second[r] - 1);
+    models::WordPieceTokenizer::truncate_longest_first(len_a, len_b,
+                                                       static_cast<size_t>(seq_len - 3));
+    // [CLS] and a's first len_a tokens stay where they are; then [SEP], b's first len_b, [SEP].
+    const int32_t sep = src[r][static_cast<int64_t>(old_a) + 1];
+    int64_t p = 1 + static_cast<int64_t>(len_a);
+    ids[r][p] = sep;
+    types[r][p++] = 0;
+    for (size_t t = 0; t < len_b; ++t) {
+      ids[r][p] = src[r][static_cast<int64_t>(old_a + 2 + t)];
+      types[r][p++] = 1;
+    }
+    ids[r][p] = sep;
+    types[r][p++] = 1;
+    SLIMFIT_ASSERT(p == seq_len);
+  }
+}
+
 models::Batch TextDataset::get(const std::vector<int64_t>& indices) const {
   check_indices(indices, size(), path_);
   at::Tensor idx = at::tensor(indices, at::kLong);
@@ -359,7 +572,9 @@ models::Batch TextDataset::get(const std::vector<int64_t>& indices) const {
   const int64_t longest = std::max<int64_t>(mask.sum(1).max().item<int64_t>(), 1);
   b.input_ids = input_ids_.index_select(0, idx).narrow(1, 0, longest).to(at::kLong);
   b.attention_mask = mask.narrow(1, 0, longest).to(at::kLong);
-  b.token_type_ids = at::zeros_like(b.input_ids);
+  b.token_type_ids = is_pairs()
+                         ? token_type_ids_.index_select(0, idx).narrow(1, 0, longest).to(at::kLong)
+                         : at::zeros_like(b.input_ids);
   b.labels = labels_.index_select(0, idx);
   return b;
 }
