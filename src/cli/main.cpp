@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "cli/args.h"
+#include "cli/commands.h"
 #include "comm/communicator.h"
 #include "common/error.h"
 #include "common/files.h"
@@ -91,28 +92,6 @@ int run_train(int argc, char** argv) {
   return 0;
 }
 
-int run_prepare(int argc, char** argv) {
-  Args args(argc, argv, 2, {"cased"},
-            {"input", "output", "vocab", "format", "text-column", "label-column", "labels",
-             "max-length", "limit"});
-  data::PrepareTextOptions o;
-  SLIMFIT_CHECK(args.has("input") && args.has("output") && args.has("vocab"),
-                "prepare needs --input FILE --output OUT.h5 --vocab vocab.txt");
-  o.input = args.get("input", "");
-  o.output = args.get("output", "");
-  o.vocab = args.get("vocab", "");
-  o.lower_case = !args.has("cased");
-  o.format = args.get("format", "");
-  o.text_column = args.get("text-column", o.text_column);
-  o.label_column = args.get("label-column", o.label_column);
-  o.labels = split_commas(args.get("labels", ""));
-  o.max_length = args.get_int("max-length", o.max_length);
-  o.limit = args.get_int("limit", o.limit);
-  check_output_path(o.output, "--output ");
-  data::prepare_text(o);
-  return 0;
-}
-
 int run_memory(int argc, char** argv) {
   Args args(argc, argv, 2, {"no-compress", "json"},
             {"model", "batch", "seq", "freeze-ratio", "device", "seed", "layers", "image-size",
@@ -187,6 +166,9 @@ int main(int argc, char** argv) {
     if (command == "memory") return cli::run_memory(argc, argv);
     if (command == "train") return cli::run_train(argc, argv);
     if (command == "prepare") return cli::run_prepare(argc, argv);
+    if (command == "export") return cli::run_export(argc, argv);
+    if (command == "evaluate") return cli::run_evaluate(argc, argv);
+    if (command == "predict") return cli::run_predict(argc, argv);
     std::fprintf(stderr, "slimfit: unknown command '%s'\n\n%s", command.c_str(), cli::kUsage);
     return 2;
   } catch (const Interrupted& e) {

@@ -127,6 +127,9 @@ const std::map<std::string, Field>& fields() {
       SLIMFIT_STRING(resume, false),
       SLIMFIT_INT(stop_after, false),
       SLIMFIT_INT(eval_every, false),
+      SLIMFIT_STRING(save_best, false),
+      SLIMFIT_STRING(best_metric, false),
+      SLIMFIT_INT(patience, false),
       SLIMFIT_DOUBLE(eval_fraction, true),
       SLIMFIT_STRING(classes, true),
       SLIMFIT_STRING(eval_data, true),
@@ -233,6 +236,17 @@ void validate(const TrainConfig& c) {
                 c.checkpoint_every);
   SLIMFIT_CHECK(c.eval_every >= 0, "eval_every must be >= 0 (0: only at the end), got ",
                 c.eval_every);
+  SLIMFIT_CHECK(c.patience >= 0, "patience must be >= 0 (0: no early stopping), got ", c.patience);
+  SLIMFIT_CHECK(c.patience == 0 || c.eval_every > 0, "patience=", c.patience,
+                " counts evaluations: set eval_every=N as well");
+  SLIMFIT_CHECK(c.best_metric.empty() || c.best_metric == "loss" || c.best_metric == "accuracy" ||
+                    c.best_metric == "f1" || c.best_metric == "macro_f1" || c.best_metric == "mcc" ||
+                    c.best_metric == "mse" || c.best_metric == "pearson" ||
+                    c.best_metric == "spearman",
+                "best_metric must be one of loss, accuracy, f1, macro_f1, mcc (classification) or "
+                "loss, mse, pearson, spearman (regression), got '", c.best_metric, "'");
+  SLIMFIT_CHECK(c.save_best.empty() || c.save_best != c.checkpoint, "save_best=", c.save_best,
+                " must differ from checkpoint= (the latest and the best are two files)");
   SLIMFIT_CHECK(c.max_eval >= 0, "max_eval must be >= 0 (0: all), got ", c.max_eval);
   SLIMFIT_CHECK(c.num_labels >= 0, "num_labels must be >= 0 (0: from the data), got ",
                 c.num_labels);

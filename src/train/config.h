@@ -48,6 +48,10 @@ struct TrainConfig {
                        // a fresh start (a requeued job resumes by itself)
   int64_t stop_after = 0;                   // stop (with a checkpoint) after this step
   int64_t eval_every = 0;
+  std::string save_best;    // keep the checkpoint of the best evaluation here ("" = don't)
+  std::string best_metric;  // what "best" means: any metric evaluate reports ("" = accuracy, or
+                            // pearson for regression; loss and mse: lower is better)
+  int64_t patience = 0;     // stop after this many evaluations without a better best_metric
   double eval_fraction = 0.2;
   int64_t kfold = 0;  // > 1: k-fold split, evaluating fold `fold`
   int64_t fold = 0;

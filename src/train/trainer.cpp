@@ -42,6 +42,14 @@ std::vector<int64_t> permutation(int64_t n, uint64_t seed) {
 
 double mib(int64_t bytes) { return double(bytes) / (1024.0 * 1024.0); }
 
+// One log line's worth of an evaluation.
+std::string describe(const EvalResult& e) {
+  if (e.regression) {
+    return str_cat("pearson ", e.pearson, "  spearman ", e.spearman, "  mse ", e.mse);
+  }
+  return str_cat("accuracy ", e.accuracy, "%  loss ", e.loss);
+}
+
 // A whole non-negative integer, or an error naming the SLIMFIT_FAULT field.
 int64_t fault_number(const std::string& key, const std::string& value) {
   char* end = nullptr;
@@ -59,6 +67,11 @@ nlohmann::json to_json(const TrainSummary& s) {
   j["final_f1"] = s.final_f1;
   j["final_eval_loss"] = s.final_eval_loss;
   j["final_train_loss"] = s.final_train_loss;
+  j["final_metrics"] = to_json(s.final_eval);
+  if (s.best_step >= 0) {
+    j["best_step"] = s.best_step;
+    j["best_value"] = s.best_value;
+  }
   j["steps"] = s.steps;
   j["peak_bytes"] = s.peak_bytes;
   j["mean_step_seconds"] = s.mean_step_seconds;
@@ -122,6 +135,12 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
   SLIMFIT_CHECK(spec.config.num_labels >= dataset_->num_labels(),
                 "num_labels=", spec.config.num_labels, " but the data set has ",
                 dataset_->num_labels(), " labels");
+  SLIMFIT_CHECK(!dataset_->is_regression() || spec.config.num_labels == 1, "data=", config_.data,
+                " is a regression set (one float target), so num_labels must be 1, got ",
+                spec.config.num_labels);
+  SLIMFIT_CHECK(eval_dataset_->is_regression() == dataset_->is_regression(), "eval_data=",
+                config_.eval_data, " and data=", config_.data,
+                " must both be regression sets or both classification sets");
   {
     mem::LedgerScope scope(mem::Category::kWeights);
     model_ = models::make_model(spec.config);
@@ -135,18 +154,8 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
   // Dropout streams differ per rank (rank 0's is the single-process one).
   at::manual_seed(config_.seed + 7919ull * uint64_t(comm_->rank()));
 
-  if (!config_.eval_data.empty()) {
-    train_indices_.resize(size_t(dataset_->size()));
-    eval_indices_.resize(size_t(eval_dataset_->size()));
-    std::iota(train_indices_.begin(), train_indices_.end(), int64_t{0});
-    std::iota(eval_indices_.begin(), eval_indices_.end(), int64_t{0});
-  } else if (config_.kfold > 1) {
-    std::tie(train_indices_, eval_indices_) =
-        data::kfold_indices(dataset_->size(), config_.kfold, config_.fold, config_.seed);
-  } else {
-    std::tie(train_indices_, eval_indices_) =
-        data::split_indices(dataset_->size(), config_.eval_fraction, config_.seed);
-  }
+  std::tie(train_indices_, eval_indices_) =
+      split_examples(config_, dataset_->size(), eval_dataset_->size());
   SLIMFIT_CHECK(!train_indices_.empty(), "the training split of ", config_.data, " is empty");
   total_steps_ = config_.steps > 0
                      ? config_.steps
@@ -278,6 +287,10 @@ void Trainer::prepare_outputs() {
     checkpoint_lock_ = FileLock(config_.checkpoint, "checkpoint=");
   }
   if (!config_.metrics.empty()) check_output_path(config_.metrics, "metrics=");
+  if (!config_.save_best.empty()) {
+    check_output_path(config_.save_best, "save_best=");
+    best_lock_ = FileLock(config_.save_best, "save_best=");
+  }
 }
 
 double Trainer::lr_at(int64_t step) const {
@@ -320,7 +333,9 @@ void Trainer::maybe_inject_fault(at::Tensor& loss) {
 }
 
 at::Tensor Trainer::compute_loss(const models::Batch& batch) {
-  return at::cross_entropy_loss(model_->forward(batch), batch.labels);
+  const at::Tensor out = model_->forward(batch);
+  if (dataset_->is_regression()) return at::mse_loss(out.squeeze(-1), batch.labels);
+  return at::cross_entropy_loss(out, batch.labels);
 }
 
 void Trainer::run_step() {
@@ -414,44 +429,41 @@ void Trainer::run_step() {
 }
 
 EvalResult Trainer::evaluate() {
-  EvalResult r;
-  if (eval_indices_.empty()) return r;
-  c10::NoGradGuard no_grad;
-  model_->eval();
-  std::vector<int64_t> all = eval_indices_;
-  if (config_.max_eval > 0 && int64_t(all.size()) > config_.max_eval) all.resize(config_.max_eval);
-  std::vector<int64_t> indices;  // this rank's share: every size()-th example
-  for (size_t i = size_t(comm_->rank()); i < all.size(); i += size_t(comm_->size())) {
-    indices.push_back(all[i]);
+  if (eval_indices_.empty()) return EvalResult{};
+  std::vector<int64_t> indices = eval_indices_;
+  if (config_.max_eval > 0 && int64_t(indices.size()) > config_.max_eval) {
+    indices.resize(size_t(config_.max_eval));
   }
-  int64_t correct = 0, tp = 0, fp = 0, fn = 0;
-  double loss_sum = 0.0;
-  for (size_t begin = 0; begin < indices.size(); begin += size_t(config_.batch)) {
-    const size_t end = std::min(indices.size(), begin + size_t(config_.batch));
-    std::vector<int64_t> chunk(indices.begin() + begin, indices.begin() + end);
-    models::Batch batch = eval_dataset_->get(chunk).to(device_);
-    const at::Tensor logits = model_->forward(batch);
-    loss_sum += at::cross_entropy_loss(logits, batch.labels, {}, at::Reduction::Sum).item<double>();
-    const at::Tensor pred = logits.argmax(-1);
-    correct += pred.eq(batch.labels).sum().item<int64_t>();
-    tp += (pred.eq(1) & batch.labels.eq(1)).sum().item<int64_t>();
-    fp += (pred.eq(1) & batch.labels.ne(1)).sum().item<int64_t>();
-    fn += (pred.ne(1) & batch.labels.eq(1)).sum().item<int64_t>();
+  return evaluate_outputs(
+      compute_outputs(*model_, *eval_dataset_, indices, config_.batch, device_, *comm_));
+}
+
+std::string Trainer::best_metric() const {
+  if (!config_.best_metric.empty()) return config_.best_metric;
+  return dataset_->is_regression() ? "pearson" : "accuracy";
+}
+
+bool Trainer::evaluate_and_track() { return track(next_step_, evaluate(), /*resumed=*/false); }
+
+bool Trainer::track(int64_t step, const EvalResult& e, bool resumed) {
+  evaluations_.emplace_back(step, e);
+  const std::string metric = best_metric();
+  const auto values = e.metrics();
+  const auto it = values.find(metric);
+  SLIMFIT_CHECK(it != values.end(), "best_metric=", metric, " is not a metric of this task (",
+                e.regression ? "loss, mse, pearson, spearman" : "loss, accuracy, f1, macro_f1, mcc",
+                ")");
+  const bool better = best_step_ < 0 || (higher_is_better(metric) ? it->second > best_value_
+                                                                   : it->second < best_value_);
+  if (!better) return config_.patience > 0 && ++evals_since_best_ >= config_.patience;
+  best_step_ = step, best_value_ = it->second, evals_since_best_ = 0;
+  if (resumed) return false;  // its checkpoint, if any, was written by the first run
+  if (!config_.save_best.empty()) write_checkpoint(config_.save_best);
+  if (!config_.save_best.empty() || config_.patience > 0) {
+    log_info("best ", metric, " so far: ", best_value_, " at step ", best_step_,
+             config_.save_best.empty() ? "" : str_cat("; checkpoint ", config_.save_best));
   }
-  model_->train();
-  at::Tensor totals = at::tensor(
-      {double(correct), double(tp), double(fp), double(fn), loss_sum, double(indices.size())},
-      at::kDouble);
-  comm_->all_reduce_sum(totals);
-  correct = int64_t(totals[0].item<double>()), tp = int64_t(totals[1].item<double>());
-  fp = int64_t(totals[2].item<double>()), fn = int64_t(totals[3].item<double>());
-  loss_sum = totals[4].item<double>();
-  r.examples = int64_t(all.size());
-  r.accuracy = 100.0 * double(correct) / double(r.examples);
-  r.loss = loss_sum / double(r.examples);
-  if (model_->config().num_labels == 2 && tp > 0)
-    r.f1 = 100.0 * 2.0 * tp / double(2 * tp + fp + fn);
-  return r;
+  return false;
 }
 
 TrainSummary Trainer::run() {
@@ -482,10 +494,17 @@ TrainSummary Trainer::run() {
       window_steps = 0;
     }
     if (config_.eval_every > 0 && step % config_.eval_every == 0 && step < end) {
-      const EvalResult e = evaluate();
-      log_info("eval at step ", step, ": accuracy ", e.accuracy, "%  loss ", e.loss);
+      const bool stale = evaluate_and_track();
+      log_info("eval at step ", step, ": ", describe(evaluations_.back().second));
+      if (stale) {
+        log_info("early stop at step ", step, ": ", config_.patience, " evaluations without a better ",
+                 best_metric(), " than ", best_value_, " (step ", best_step_, ")");
+        break;
+      }
     }
   }
+  // The final evaluation, unless the last mid-run one was at this very step.
+  if (evaluations_.empty() || evaluations_.back().first != next_step_) evaluate_and_track();
   save();
 
   TrainSummary s;
@@ -521,29 +540,33 @@ TrainSummary Trainer::run() {
     s.optimizer_resident_bytes_mean /= double(std::max<int64_t>(1, resident_steps));
     s.final_train_loss = records_.back().loss;
   }
-  const EvalResult e = evaluate();
+  const EvalResult& e = evaluations_.back().second;
+  s.final_eval = e;
   s.final_accuracy = e.accuracy;
   s.final_f1 = e.f1;
   s.final_eval_loss = e.loss;
-  log_info("done: ", s.steps, " steps, eval accuracy ", e.accuracy, "% on ", e.examples,
+  s.best_step = best_step_;
+  s.best_value = best_value_;
+  log_info("done: ", s.steps, " steps, eval ", describe(e), " on ", e.examples,
            " examples, mean step ", s.mean_step_seconds, " s, peak ", mib(s.peak_bytes), " MiB");
   return s;
 }
 
-void Trainer::save() {
+void Trainer::write_checkpoint(const std::string& path) {
   // Each rank's dropout stream differs, so every rank's generator state goes to the writer.
-  const at::Tensor rng_states =
-      config_.checkpoint.empty()
-          ? at::Tensor()
-          : comm_->gather(at::detail::getDefaultCPUGenerator().get_state(), 0);
+  CheckpointState state{next_step_, scheduler_->state(),
+                        comm_->gather(at::detail::getDefaultCPUGenerator().get_state(), 0)};
   if (comm_->rank() != 0) return;  // one writer; every rank holds the same weights and state
+  save_checkpoint(path, config_, *model_, *optimizer_, state);
+}
+
+void Trainer::save() {
   if (!config_.checkpoint.empty()) {
-    CheckpointState state{next_step_, scheduler_->state(), rng_states};
-    save_checkpoint(config_.checkpoint, config_, *model_, *optimizer_, state);
+    write_checkpoint(config_.checkpoint);
     last_checkpoint_step_ = next_step_;
     last_checkpoint_path_ = config_.checkpoint;
   }
-  write_metrics();
+  if (comm_->rank() == 0) write_metrics();
 }
 
 void Trainer::stop_for_signal(int signal) {
@@ -567,6 +590,10 @@ void Trainer::stop_for_signal(int signal) {
 //   /steps/<column>       (steps) one per entry of kDoubleColumns (float64) and kIntColumns
 //                         (int64) below: rank 0's StepRecord fields (trainer.h)
 //   /world_size           int
+//   /eval/step            (evals) int64: the steps after which the evaluations ran (mid-run
+//                         eval_every ones and the final one)
+//   /eval/<metric>        (evals) float64, each metric the task reports (EvalResult::metrics)
+//   /eval/examples        (evals) int64
 // Rewritten atomically at every checkpoint and at the end; row i is step i. A resumed run reads
 // the rows before its checkpoint back through the same tables, so no column is lost.
 namespace {
@@ -621,6 +648,22 @@ void Trainer::write_metrics() const {
       f.write_tensor(c.path, column);
     }
     f.write_int("/world_size", comm_->size());
+    if (evaluations_.empty()) return;
+    const int64_t evals = int64_t(evaluations_.size());
+    at::Tensor steps = at::empty({evals}, at::kLong), examples = at::empty({evals}, at::kLong);
+    std::map<std::string, at::Tensor> columns;
+    for (int64_t i = 0; i < evals; ++i) {
+      const auto& [step, e] = evaluations_[size_t(i)];
+      steps[i] = step;
+      examples[i] = e.examples;
+      for (const auto& [name, value] : e.metrics()) {
+        if (!columns.count(name)) columns[name] = at::empty({evals}, at::kDouble);
+        columns[name][i] = value;
+      }
+    }
+    f.write_tensor("/eval/step", steps);
+    f.write_tensor("/eval/examples", examples);
+    for (const auto& [name, column] : columns) f.write_tensor("/eval/" + name, column);
   });
 }
 
@@ -660,6 +703,23 @@ void Trainer::load_metrics_prefix() {
   if (!absent.empty())
     log_warn("metrics file ", config_.metrics, " lacks ", join_first(absent, 8),
              "; those steps keep default values");
+  // The evaluations before the checkpoint, so the best so far and patience carry on.
+  if (!f.exists("/eval/step")) return;
+  const at::Tensor steps = f.read_tensor("/eval/step").to(at::kLong);
+  const at::Tensor examples = f.read_tensor("/eval/examples").to(at::kLong);
+  const bool regression = dataset_->is_regression();
+  for (int64_t i = 0; i < steps.numel(); ++i) {
+    if (steps[i].item<int64_t>() > next_step_) break;
+    std::map<std::string, double> values;
+    EvalResult names;
+    names.regression = regression;
+    for (const auto& [name, unused] : names.metrics()) {
+      values[name] = f.read_tensor("/eval/" + name)[i].item<double>();
+    }
+    track(steps[i].item<int64_t>(),
+          EvalResult::from_metrics(values, regression, examples[i].item<int64_t>()),
+          /*resumed=*/true);
+  }
 }
 
 }  // namespace slimfit::train

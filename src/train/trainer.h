@@ -24,6 +24,7 @@
 #include "sched/units.h"
 #include "train/adamw.h"
 #include "train/config.h"
+#include "train/evaluation.h"
 
 namespace slimfit::data {
 class Dataset;
@@ -31,19 +32,15 @@ class Dataset;
 
 namespace slimfit::train {
 
-struct EvalResult {
-  int64_t examples = 0;
-  double accuracy = 0.0;  // percent
-  double f1 = 0.0;        // percent, binary tasks only (positive class 1)
-  double loss = 0.0;
-};
-
 struct TrainSummary {
   int64_t steps = 0;  // optimizer steps run in total (including before a resume)
   double final_accuracy = 0.0;
   double final_f1 = 0.0;
   double final_eval_loss = 0.0;
   double final_train_loss = 0.0;
+  EvalResult final_eval;  // every metric of the final evaluation (final_accuracy etc. repeat it)
+  int64_t best_step = -1;  // with save_best: the step of the best evaluation, and its value
+  double best_value = 0.0;
   int64_t peak_bytes = 0;
   double mean_step_seconds = 0.0;
   double mean_comm_seconds = 0.0;   // of which: the gradient all-reduce (0 on one rank)
@@ -110,6 +107,14 @@ class Trainer {
   void run_step();
   std::vector<int64_t> sample_indices(int64_t step, int64_t micro) const;
   void save();
+  // Writes a checkpoint of the current state to `path` (rank 0; every rank must call it).
+  void write_checkpoint(const std::string& path);
+  // Evaluates after the current step, records it, and keeps the best checkpoint (save_best);
+  // returns whether `patience` evaluations have passed without improvement.
+  bool evaluate_and_track();
+  // Records the evaluation after `step` (also those read back on resume, `resumed`).
+  bool track(int64_t step, const EvalResult& e, bool resumed);
+  std::string best_metric() const;
   void write_metrics() const;
   void load_metrics_prefix();
 
@@ -145,12 +150,17 @@ class Trainer {
   std::unique_ptr<sched::IlsScheduler> scheduler_;
   sched::DynamicsTracker tracker_;
   std::vector<StepRecord> records_;
+  // The evaluations so far (mid-run and final): the step after which each ran, and its result.
+  std::vector<std::pair<int64_t, EvalResult>> evaluations_;
+  int64_t best_step_ = -1;  // save_best: the step of the best evaluation so far
+  double best_value_ = 0.0;
+  int64_t evals_since_best_ = 0;  // patience
   int64_t total_steps_ = 0;
   int64_t next_step_ = 0;
   int64_t last_checkpoint_step_ = -1;
   std::string last_checkpoint_path_;  // the file that holds last_checkpoint_step_
   int stop_signal_ = 0;               // a stop signal any rank received, agreed in run_step
-  FileLock checkpoint_lock_;
+  FileLock checkpoint_lock_, best_lock_;
   mutable std::vector<std::vector<int64_t>> epoch_orders_;
 };
 
