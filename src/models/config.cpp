@@ -10,6 +10,7 @@
 //              1000 labels (ImageNet).
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <type_traits>
 
 #include "common/error.h"
@@ -130,9 +131,15 @@ ModelConfig config_from_json_file(const std::string& path) {
   SLIMFIT_CHECK(in.good(), "config '", path,
                 "' cannot be opened: no such file or not readable (a Hugging Face checkpoint "
                 "directory must contain config.json)");
+  std::stringstream text;
+  text << in.rdbuf();
+  return config_from_json(text.str(), path);
+}
+
+ModelConfig config_from_json(const std::string& text, const std::string& path) {
   json j;
   try {
-    j = json::parse(in);
+    j = json::parse(text);
   } catch (const json::exception& e) {
     throw Error(str_cat("config '", path, "' is not valid JSON: ", e.what()));
   }
@@ -180,6 +187,7 @@ ModelConfig config_from_json_file(const std::string& path) {
     read_key(j, path, "position_embedding_type", pos);
     SLIMFIT_CHECK(pos == "absolute", "config '", path, "': position_embedding_type '", pos,
                   "' is not supported (only \"absolute\")");
+    read_key(j, path, "slimfit_pooling", c.pooling);
   } else {
     read_key(j, path, "image_size", c.image_size);
     read_key(j, path, "patch_size", c.patch_size);
@@ -189,12 +197,46 @@ ModelConfig config_from_json_file(const std::string& path) {
     SLIMFIT_CHECK(qkv_bias, "config '", path,
                   "': qkv_bias false is not supported (ViT query/key/value have biases)");
   }
+  read_key(j, path, "slimfit_vocab_file", c.vocab_file);
   try {
     validate_config(c);
   } catch (const Error& e) {
     throw Error(str_cat("config '", path, "': ", e.what()));
   }
   return c;
+}
+
+std::string config_to_json(const ModelConfig& c) {
+  json j;
+  j["_name_or_path"] = c.name;
+  j["hidden_act"] = "gelu";
+  j["hidden_size"] = c.hidden_size;
+  j["num_hidden_layers"] = c.num_layers;
+  j["num_attention_heads"] = c.num_heads;
+  j["intermediate_size"] = c.intermediate_size;
+  j["layer_norm_eps"] = c.layer_norm_eps;
+  j["hidden_dropout_prob"] = c.hidden_dropout;
+  j["attention_probs_dropout_prob"] = c.attention_dropout;
+  j["initializer_range"] = c.initializer_range;
+  j["num_labels"] = c.num_labels;
+  if (c.arch == Arch::kBert) {
+    j["model_type"] = "bert";
+    j["vocab_size"] = c.vocab_size;
+    j["max_position_embeddings"] = c.max_position_embeddings;
+    j["type_vocab_size"] = c.type_vocab_size;
+    j["pad_token_id"] = c.pad_token_id;
+    j["position_embedding_type"] = "absolute";
+    j["classifier_dropout"] = nullptr;  // Hugging Face then uses hidden_dropout_prob, as slimfit
+    j["slimfit_pooling"] = c.pooling;
+  } else {
+    j["model_type"] = "vit";
+    j["image_size"] = c.image_size;
+    j["patch_size"] = c.patch_size;
+    j["num_channels"] = c.num_channels;
+    j["qkv_bias"] = true;
+  }
+  if (!c.vocab_file.empty()) j["slimfit_vocab_file"] = c.vocab_file;
+  return j.dump(2) + "\n";
 }
 
 }  // namespace slimfit::models

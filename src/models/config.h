@@ -44,8 +44,16 @@ struct ModelConfig {
 ModelConfig builtin_config(const std::string& name);
 std::vector<std::string> builtin_config_names();
 // Reads a Hugging Face config.json (model_type "bert" or "vit"); throws on a missing file,
-// bad JSON or an unsupported model_type / hidden_act.
+// bad JSON or an unsupported model_type / hidden_act. Besides Hugging Face's keys it reads the
+// two that config_to_json adds: "slimfit_pooling" and "slimfit_vocab_file".
 ModelConfig config_from_json_file(const std::string& path);
+// The same from JSON text; `origin` names it in errors (e.g. "checkpoint run.h5").
+ModelConfig config_from_json(const std::string& text, const std::string& origin);
+// A Hugging Face-style config.json for `config` (sorted keys, 2-space indent): model_type,
+// hidden_act "gelu", the sizes, dropouts, num_labels and "_name_or_path" (config.name), plus
+// "slimfit_pooling" (BERT) and "slimfit_vocab_file" (when set), which transformers ignores.
+// config_from_json(config_to_json(c)) == c for every field of a valid config.
+std::string config_to_json(const ModelConfig& config);
 // Throws slimfit::Error on sizes that cannot build a model (e.g. hidden_size not a multiple of
 // num_heads, image_size not a multiple of patch_size, pad_token_id outside the vocabulary).
 void validate_config(const ModelConfig& config);

@@ -132,11 +132,17 @@ LoadResult load_weights(ClassifierImpl& model, const std::map<std::string, at::T
   return {std::move(plan.fresh), std::move(plan.ignored), int64_t(plan.copies.size())};
 }
 
-LoadResult load_pretrained_weights(ClassifierImpl& model, const std::string& path) {
+LoadResult load_pretrained_weights(ClassifierImpl& model, const std::string& path,
+                                   bool head_required) {
   LoadRules rules;
-  rules.hint =
-      "Is it a checkpoint of another architecture or size than config.json says? Only the task "
-      "head (classifier, and a pooler the file lacks) may start fresh";
+  rules.head_may_start_fresh = !head_required;
+  rules.hint = head_required
+                   ? "A fine-tuned model is used as it is, so every tensor must be there, the "
+                     "task head (classifier, and the pooler with cls pooling) included; is it a "
+                     "pretrained model that was never fine-tuned, or another architecture?"
+                   : "Is it a checkpoint of another architecture or size than config.json says? "
+                     "Only the task head (classifier, and a pooler the file lacks) may start "
+                     "fresh";
   return load_weights(model, read_safetensors(path), "'" + path + "'", rules);
 }
 
@@ -164,7 +170,7 @@ Classifier make_model(const ModelConfig& config) {
   throw Error(str_cat("make_model: config '", config.name, "' has an unknown architecture"));
 }
 
-Classifier load_pretrained(const std::string& dir, int64_t num_labels) {
+Classifier load_pretrained(const std::string& dir, int64_t num_labels, bool head_required) {
   namespace fs = std::filesystem;
   SLIMFIT_CHECK(fs::is_directory(dir), "load_pretrained: '", dir,
                 "' is not a directory (expected a Hugging Face checkpoint directory with "
@@ -176,11 +182,18 @@ Classifier load_pretrained(const std::string& dir, int64_t num_labels) {
                 "' not found (only safetensors are read; convert pytorch_model.bin with "
                 "safetensors.torch.save_file)");
   Classifier model = make_model(config);
-  const LoadResult r = load_pretrained_weights(*model, weights);
+  const LoadResult r = load_pretrained_weights(*model, weights, head_required);
   if (!r.fresh.empty())
     log_info("load_pretrained '", dir, "': ", r.fresh.size(),
              " head tensors keep their fresh initialisation: ", join_first(r.fresh, 8));
   return model;
+}
+
+std::map<std::string, at::Tensor> hugging_face_tensors(ClassifierImpl& model) {
+  std::map<std::string, at::Tensor> out;
+  for (const auto& item : model.named_parameters())
+    out.emplace(item.key(), item.value().detach().to(at::kCPU));  // names are HF's (bert.h)
+  return out;
 }
 
 Batch synthetic_batch(const ModelConfig& config, int64_t batch, int64_t seq, uint64_t seed) {

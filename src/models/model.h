@@ -81,12 +81,24 @@ struct LoadResult {
 LoadResult load_weights(ClassifierImpl& model, const std::map<std::string, at::Tensor>& tensors,
                         const std::string& source, const LoadRules& rules);
 
-// A pretrained safetensors file under the default rules (only the task head may start fresh).
-LoadResult load_pretrained_weights(ClassifierImpl& model, const std::string& path);
+// A pretrained safetensors file under the default rules (only the task head may start fresh),
+// or, with head_required, with every tensor required (a fine-tuned model to use as it is).
+LoadResult load_pretrained_weights(ClassifierImpl& model, const std::string& path,
+                                   bool head_required = false);
 
 // A Hugging Face checkpoint directory: config.json, model.safetensors (vocab.txt for BERT),
-// loaded by load_pretrained_weights; the head that starts fresh is logged.
-Classifier load_pretrained(const std::string& dir, int64_t num_labels);
+// loaded by load_pretrained_weights; the head that starts fresh is logged. num_labels > 0
+// overrides config.json's. With head_required nothing may start fresh: a missing head is an
+// error naming its tensors.
+Classifier load_pretrained(const std::string& dir, int64_t num_labels, bool head_required = false);
+
+// The model's parameters under the names Hugging Face's BertForSequenceClassification /
+// ViTForImageClassification give them in state_dict(), detached, on the CPU: what an export
+// writes. slimfit registers its parameters under exactly those names (bert.h, vit.h), so this is
+// the identity on names; the aliases load_weights also accepts (no "bert."/"vit." prefix,
+// gamma/beta) are never written. load_weights(model, hugging_face_tensors(model), ...) restores
+// every parameter.
+std::map<std::string, at::Tensor> hugging_face_tensors(ClassifierImpl& model);
 
 // A deterministic random batch of the model's input kind (for memory and speed measurement).
 // seq is the sequence length for BERT; ViT uses config.image_size.

@@ -1,8 +1,11 @@
 #include "models/safetensors.h"
 
 #include <ATen/ATen.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -179,20 +182,33 @@ void write_safetensors(const std::string& path, const std::map<std::string, at::
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // data starts 8-byte aligned
 
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  SLIMFIT_CHECK(out.good(), "safetensors: cannot open '", path,
-                "' for writing (does the directory exist and is it writable?)");
+  // Atomic, as every slimfit output (common/files.h): a temporary file next to `path`, each
+  // write checked, flushed to disk, then renamed over `path`.
+  const std::string tmp = path + ".tmp";
+  std::FILE* out = std::fopen(tmp.c_str(), "wb");
+  SLIMFIT_CHECK(out, "safetensors: cannot create '", tmp, "' to write '", path,
+                "': ", std::strerror(errno), " (does the directory exist and is it writable?)");
+  auto put = [&](const void* p, size_t n) { return std::fwrite(p, 1, n, out) == n; };
   unsigned char len_bytes[8];
-  uint64_t n = text.size();
+  const uint64_t n = text.size();
   for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<unsigned char>((n >> (8 * i)) & 0xff);
-  out.write(reinterpret_cast<const char*>(len_bytes), 8);
-  out.write(text.data(), static_cast<std::streamsize>(text.size()));
-  for (const auto& t : data)
-    if (t.numel() > 0)
-      out.write(static_cast<const char*>(t.data_ptr()),
-                static_cast<std::streamsize>(t.numel() * t.element_size()));
-  out.flush();
-  SLIMFIT_CHECK(out.good(), "safetensors: writing '", path, "' failed (disk full?)");
+  bool written = put(len_bytes, 8) && put(text.data(), text.size());
+  for (const auto& t : data) written = written && put(t.data_ptr(), t.numel() * t.element_size());
+  written = written && std::fflush(out) == 0 && ::fsync(::fileno(out)) == 0;
+  const int write_errno = errno;
+  const bool closed = std::fclose(out) == 0;
+  if (!written || !closed) {
+    std::remove(tmp.c_str());
+    throw Error(str_cat("safetensors: writing '", path,
+                        "' failed: ", std::strerror(written ? errno : write_errno),
+                        " (disk full?); the previous file, if any, is unchanged"));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int rename_errno = errno;
+    std::remove(tmp.c_str());
+    throw Error(str_cat("safetensors: cannot rename '", tmp, "' to '", path,
+                        "': ", std::strerror(rename_errno)));
+  }
 }
 
 }  // namespace slimfit::models

@@ -25,8 +25,10 @@ SafetensorsFile read_safetensors_file(const std::string& path);
 std::map<std::string, at::Tensor> read_safetensors(const std::string& path);
 
 // Writes the tensors (any device/layout; copied to contiguous CPU) sorted by name, with the
-// header padded to 8 bytes as the reference writer does. Throws on an unsupported dtype or an
-// unwritable path.
+// header padded to 8 bytes as the reference writer does. Atomic: written to path + ".tmp",
+// every write checked and flushed to disk, then renamed over `path`; a failure (an unsupported
+// dtype, an unwritable directory, a full disk) throws and leaves a previous file as it was.
+// transformers (4.30) refuses a file whose metadata lacks "format": "pt"; pass it for exports.
 void write_safetensors(const std::string& path, const std::map<std::string, at::Tensor>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 
