@@ -11,6 +11,7 @@
 #include "ckpt/h5.h"
 #include "common/error.h"
 #include "common/strings.h"
+#include "train/model_spec.h"
 
 namespace slimfit::train {
 namespace {
@@ -24,11 +25,90 @@ std::map<std::string, at::Tensor> read_weights(const h5::File& f) {
   return out;
 }
 
+std::map<std::string, std::string> read_config_keys(const h5::File& f) {
+  const auto keys = f.read_strings("/config/keys");
+  const auto values = f.read_strings("/config/values");
+  SLIMFIT_CHECK(keys.size() == values.size(), "checkpoint ", f.path(), " has a corrupt /config");
+  std::map<std::string, std::string> out;
+  for (size_t i = 0; i < keys.size(); ++i) out[keys[i]] = values[i];
+  return out;
+}
+
+void check_problem_type(const std::string& problem_type, const std::string& where) {
+  SLIMFIT_CHECK(problem_type.empty() || problem_type == "single_label_classification" ||
+                    problem_type == "regression",
+                where, ": problem_type '", problem_type,
+                "' is not single_label_classification or regression");
+}
+
+// A checkpoint of an older slimfit has no /model/config_json: rebuild the config the way the
+// trainer built it from the run's keys (model=, pooling=, dropout=) and the head's shape.
+models::ModelConfig config_of_older_checkpoint(const h5::File& f,
+                                               const std::map<std::string, std::string>& keys) {
+  const std::string where =
+      str_cat("checkpoint ", f.path(), " (written before /model/config_json)");
+  TrainConfig run;
+  for (const char* key : {"model", "pooling", "dropout"}) {
+    auto it = keys.find(key);
+    if (it != keys.end()) set_key(run, key, it->second, where);
+  }
+  models::ModelConfig config = resolve_model_spec(run.model).config;
+  if (!run.pooling.empty()) config.pooling = run.pooling;
+  if (run.dropout >= 0) config.hidden_dropout = config.attention_dropout = run.dropout;
+  const std::string head = "/weights/classifier.weight";
+  SLIMFIT_CHECK(f.exists(head), where, " has no ", head);
+  config.num_labels = f.shape(head).at(0);
+  return config;
+}
+
 }  // namespace
+
+CheckpointModel read_checkpoint_model(const std::string& path) {
+  SLIMFIT_CHECK(std::filesystem::is_regular_file(path), "checkpoint ", path,
+                " does not exist or is not a file; checkpoint=PATH names a file written by "
+                "slimfit train checkpoint=PATH");
+  h5::File f = h5::File::open(path);
+  f.set_kind("checkpoint");
+  SLIMFIT_CHECK(f.is_group("/weights") && f.exists("/config/keys"), path,
+                " has no /weights or /config: it is not a checkpoint written by slimfit train");
+  CheckpointModel out;
+  out.keys = read_config_keys(f);
+  if (f.exists("/model/config_json")) {
+    out.config = models::config_from_json(f.read_string("/model/config_json"),
+                                          str_cat(path, ":/model/config_json"));
+  } else {
+    out.config = config_of_older_checkpoint(f, out.keys);
+  }
+  if (f.exists("/model/label_names")) out.label_names = f.read_strings("/model/label_names");
+  if (f.exists("/model/problem_type")) out.problem_type = f.read_string("/model/problem_type");
+  check_problem_type(out.problem_type, "checkpoint " + path);
+  if (out.problem_type.empty())
+    out.problem_type = out.config.num_labels == 1 ? "regression" : "single_label_classification";
+  SLIMFIT_CHECK(int64_t(out.label_names.size()) <= out.config.num_labels, "checkpoint ", path,
+                " names ", out.label_names.size(), " labels for a model with ",
+                out.config.num_labels);
+  return out;
+}
+
+void load_trained_weights(const std::string& path, models::ClassifierImpl& model) {
+  h5::File f = h5::File::open(path);
+  f.set_kind("checkpoint");
+  models::LoadRules rules;
+  rules.head_may_start_fresh = false;  // the model as trained: nothing starts fresh
+  rules.name_prefix = "/weights/";
+  rules.hint =
+      "a trained model is used as it is, so every tensor must be there; is the file "
+      "damaged?";
+  models::load_weights(model, read_weights(f), "checkpoint " + path, rules);
+}
 
 void save_checkpoint(const std::string& path, const TrainConfig& config,
                      models::ClassifierImpl& model, const AdamW& optimizer,
                      const CheckpointState& state) {
+  check_problem_type(state.problem_type, "save_checkpoint " + path);
+  SLIMFIT_CHECK(int64_t(state.label_names.size()) <= model.config().num_labels, "save_checkpoint ",
+                path, ": ", state.label_names.size(), " label names for a model with ",
+                model.config().num_labels, " labels");
   h5::write_atomically(path, [&](h5::File& f) {
     f.set_kind("checkpoint");
     for (const auto& item : model.named_parameters()) {
@@ -59,6 +139,9 @@ void save_checkpoint(const std::string& path, const TrainConfig& config,
     for (const auto& [k, v] : config.to_map()) keys.push_back(k), values.push_back(v);
     f.write_strings("/config/keys", keys);
     f.write_strings("/config/values", values);
+    f.write_string("/model/config_json", models::config_to_json(model.config()));
+    if (!state.label_names.empty()) f.write_strings("/model/label_names", state.label_names);
+    f.write_string("/model/problem_type", state.problem_type);
   });
 }
 
@@ -69,11 +152,7 @@ CheckpointState load_checkpoint(const std::string& path, const TrainConfig& conf
   h5::File f = h5::File::open(path);
   f.set_kind("checkpoint");
   // Same identity, or refuse before touching anything.
-  const auto keys = f.read_strings("/config/keys");
-  const auto values = f.read_strings("/config/values");
-  SLIMFIT_CHECK(keys.size() == values.size(), "checkpoint ", path, " has a corrupt /config");
-  std::map<std::string, std::string> saved;
-  for (size_t i = 0; i < keys.size(); ++i) saved[keys[i]] = values[i];
+  const std::map<std::string, std::string> saved = read_config_keys(f);
   std::string differences;
   for (const auto& [k, v] : config.identity()) {
     auto it = saved.find(k);
@@ -118,6 +197,8 @@ CheckpointState load_checkpoint(const std::string& path, const TrainConfig& conf
                          ? f.read_tensor("/rng/torch_cpu_ranks")
                          : f.read_tensor("/rng/torch_cpu").unsqueeze(0);
   state.next_step = f.read_int("/data/next_step");
+  if (f.exists("/model/label_names")) state.label_names = f.read_strings("/model/label_names");
+  if (f.exists("/model/problem_type")) state.problem_type = f.read_string("/model/problem_type");
   return state;
 }
 

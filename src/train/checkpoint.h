@@ -8,6 +8,14 @@
 //   /rng/torch_cpu                                    rank 0's (what older slimfit wrote)
 //   /data/next_step                                   the step to run next (data position)
 //   /config/keys, /config/values                      the run's configuration
+//   /model/config_json                                the model's ModelConfig as a Hugging
+//                                                     Face-style config.json
+//                                                     (models::config_to_json)
+//   /model/label_names                                the class names, in id order (absent:
+//                                                     none, LABEL_0, LABEL_1, ...)
+//   /model/problem_type                               single_label_classification | regression
+// The /model group is what a trained model needs to be used later (train/trained_model.h);
+// checkpoints of an older slimfit lack it and still resume.
 // Written with h5::write_atomically (a temporary file renamed into place), by one rank.
 // Loading refuses a checkpoint whose identity keys (TrainConfig::identity) differ from the
 // resuming run's, naming every key that differs.
@@ -15,6 +23,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -31,14 +40,38 @@ struct CheckpointState {
   // Row r: rank r's libtorch CPU generator state, gathered by the trainer before saving. A
   // checkpoint of an older slimfit loads as one row (rank 0's).
   at::Tensor rng_states;
+  // The data set's class names in id order; empty: none (Hugging Face's LABEL_0, LABEL_1, ...).
+  std::vector<std::string> label_names;
+  // "single_label_classification" or "regression"; "" (an older checkpoint): by num_labels,
+  // regression for one label, as Hugging Face infers it.
+  std::string problem_type;
 };
+
+// What a checkpoint records about its model, read without building it or checking identity.
+struct CheckpointModel {
+  models::ModelConfig config;  // as trained (pooling, dropout, num_labels, vocab_file)
+  std::vector<std::string> label_names;
+  std::string problem_type;                 // never empty (inferred for older checkpoints)
+  std::map<std::string, std::string> keys;  // the run's configuration (/config)
+};
+
+// Throws slimfit::Error naming the file when it is missing or not a slimfit checkpoint. A
+// checkpoint of an older slimfit (no /model/config_json) gets its ModelConfig the way train made
+// it: resolve_model_spec(model=), then the run's pooling= and dropout=, and num_labels from
+// /weights/classifier.weight.
+CheckpointModel read_checkpoint_model(const std::string& path);
+
+// Every parameter from /weights, none may start fresh (note [loading weights]): for using a
+// trained model as it is. Throws naming the file and the tensors, before changing any weight.
+void load_trained_weights(const std::string& path, models::ClassifierImpl& model);
 
 void save_checkpoint(const std::string& path, const TrainConfig& config,
                      models::ClassifierImpl& model, const AdamW& optimizer,
                      const CheckpointState& state);
 
 // Restores weights (every tensor, note [loading weights] in models/model.h) and optimizer in
-// place and returns the rest; the caller restores its rank's row of rng_states.
+// place and returns the rest (label_names and problem_type as saved, "" for problem_type in an
+// older checkpoint); the caller restores its rank's row of rng_states.
 CheckpointState load_checkpoint(const std::string& path, const TrainConfig& config,
                                 models::ClassifierImpl& model, AdamW& optimizer);
 
