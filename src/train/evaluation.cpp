@@ -127,19 +127,15 @@ Outputs compute_outputs(models::ClassifierImpl& model, const data::Dataset& data
   const bool was_training = model.is_training();
   c10::NoGradGuard no_grad;
   model.eval();
-  std::vector<int64_t> mine;  // positions in `indices` of this rank's share
-  for (int64_t i = comm.rank(); i < n; i += comm.size()) mine.push_back(i);
-  for (size_t begin = 0; begin < mine.size(); begin += size_t(batch)) {
-    const size_t end = std::min(mine.size(), begin + size_t(batch));
-    std::vector<int64_t> chunk;
-    for (size_t j = begin; j < end; ++j) chunk.push_back(indices[size_t(mine[j])]);
+  // Batch b holds positions [b * batch, (b + 1) * batch) of the list, as on one process, and
+  // rank r runs batches r, r + size, ...: every example sees the batch it would see alone.
+  for (int64_t begin = comm.rank() * batch; begin < n; begin += comm.size() * batch) {
+    const int64_t end = std::min(n, begin + batch);
+    const std::vector<int64_t> chunk(indices.begin() + begin, indices.begin() + end);
     const models::Batch b = data.get(chunk).to(device);
-    const at::Tensor logits = model.forward(b).to(at::kCPU, at::kDouble);
-    const at::Tensor targets = b.labels.to(at::kCPU, at::kDouble);
-    for (size_t j = begin; j < end; ++j) {
-      values[mine[j]].copy_(logits[int64_t(j - begin)].reshape({width}));
-      labels[mine[j]].copy_(targets[int64_t(j - begin)]);
-    }
+    const at::Tensor logits = model.forward(b).to(at::kCPU, at::kDouble).reshape({end - begin, width});
+    values.slice(0, begin, end).copy_(logits);
+    labels.slice(0, begin, end).copy_(b.labels.to(at::kCPU, at::kDouble));
   }
   model.train(was_training);
   if (comm.size() > 1) {  // every other row is 0 here, so the sum is each row exactly

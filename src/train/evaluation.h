@@ -1,10 +1,11 @@
 // Evaluation shared by `train` (its mid-run and final evaluations), `evaluate` and `predict`:
 // which examples are held out, the model's outputs on them across ranks, and the metrics.
 //
-// Note [evaluation]: each rank runs the model on every size()-th example of the list, in
-// batches of `batch`; the outputs (float64 logits, or values for regression) are then summed
-// into one zero tensor of all the examples (an all-reduce), so every rank holds every output in
-// list order, bit for bit what one process computes for the same batches. The metrics are a
+// Note [evaluation]: the list is cut into batches of `batch` as one process would cut it, and
+// rank r runs batches r, r + size, ...; the outputs (float64 logits, or values for regression)
+// are then summed into one zero tensor of all the examples (an all-reduce), so every rank holds
+// every output in list order, bit for bit what one process computes: each example sees the
+// same batch whatever the number of ranks. The metrics are a
 // function of those outputs and the labels, computed identically on every rank, so decisions
 // taken from them (the best checkpoint, early stopping) agree without another collective.
 #pragma once

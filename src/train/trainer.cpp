@@ -556,6 +556,8 @@ void Trainer::write_checkpoint(const std::string& path) {
   // Each rank's dropout stream differs, so every rank's generator state goes to the writer.
   CheckpointState state{next_step_, scheduler_->state(),
                         comm_->gather(at::detail::getDefaultCPUGenerator().get_state(), 0)};
+  state.label_names = dataset_->label_names();
+  state.problem_type = dataset_->is_regression() ? "regression" : "single_label_classification";
   if (comm_->rank() != 0) return;  // one writer; every rank holds the same weights and state
   save_checkpoint(path, config_, *model_, *optimizer_, state);
 }
