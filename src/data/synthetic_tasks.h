@@ -26,8 +26,9 @@ SyntheticTokens synthetic_tokens(const models::ModelConfig& cfg, int64_t n_marke
 
 // Sentence pairs (BERT only): [CLS] a [SEP] b [SEP], token_type_ids 0 up to and including the
 // first [SEP] and 1 after it, segment a ceil((L-3)/2) tokens long and b the rest. Each segment
-// holds one of two marker tokens (marker_token(0) or (1)) at 1..max(2, len/16) random positions
-// among random filler; the label is 1 when the two segments hold the same marker, else 0. The
+// holds one of two marker tokens (marker_token(0) or (1)) at about a third to half of its
+// positions, among random filler; the label is 1 when the two segments hold the same marker,
+// else 0. The
 // label is balanced and independent of either segment alone (an XOR of the two markers), so a
 // model must read both segments to beat chance. num_labels() is 2.
 class SyntheticPairsDataset : public Dataset {
