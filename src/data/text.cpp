@@ -141,6 +141,11 @@ std::vector<Row> read_csv_rows(const PrepareTextOptions& o) {
     return static_cast<size_t>(it - header.begin());
   };
   const size_t tc = col(o.text_column, "text column"), lc = col(o.label_column, "label column");
+  // A header read as data would become an example labelled with the label column's name.
+  SLIMFIT_CHECK(
+      !headerless || records[0].size() != header.size() || records[0][lc] != o.label_column,
+      o.input, ": the first row (", join(records[0], ","), ") looks like a header: its label is '",
+      o.label_column, "', the label column's name; drop --columns for a file with a header");
   const bool pairs = !o.text_pair_column.empty();
   const size_t pc = pairs ? col(o.text_pair_column, "text pair column") : 0;
   std::vector<Row> rows;
@@ -261,9 +266,8 @@ std::vector<float> regression_targets(const PrepareTextOptions& o, const std::ve
     if (o.limit >= 0 && static_cast<int64_t>(ys.size()) >= o.limit) break;
     const std::optional<double> v = parse_number(r.label);
     SLIMFIT_CHECK(v, o.input, ": line ", r.line, " has '", r.label, "' in the label column '",
-                  o.label_column,
-                  "', which is not a finite number; a regression target must be "
-                  "one (give --labels to make the set classification)");
+                  o.label_column, "', which is not a finite number; a regression target must be ",
+                  "one", o.regression ? "" : " (give --labels to make the set classification)");
     ys.push_back(static_cast<float>(*v));
   }
   return ys;

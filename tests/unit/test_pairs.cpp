@@ -250,6 +250,9 @@ TEST_F(PairsTest, HeaderlessCsvNamesItsColumns) {
   o.label_column = "y";
   o.input = write("hdr.csv", "s1,y,s2\ngood,0,bad\n");
   EXPECT_HAS(message_of([&] { prepare_text(o); }), "drop --columns");
+  // Its own names, but the label column's name where a label should be.
+  o.input = write("hdr2.csv", "sentence1,y,sentence2\ngood,0,bad\n");
+  EXPECT_HAS(message_of([&] { prepare_text(o); }), "looks like a header: its label is 'y'");
   o.columns = {"s1", "y", "s1"};
   EXPECT_HAS(message_of([&] { prepare_text(o); }), "names column 's1' twice");
   // JSON Lines name their fields.
