@@ -2,6 +2,7 @@
 // tools/make_tokenizer_fixtures.py, plus unit tests on a tiny hand-made vocab.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -244,4 +245,32 @@ TEST(WordPiece, VocabFileWithCrLf) {
   std::remove(path.c_str());
   EXPECT_EQ(tok.vocab_size(), 5);
   EXPECT_EQ(tok.encode("Hello", 4).input_ids, ids({2, 4, 3, 0}));
+}
+
+// Longest first depends only on the lengths: cutting to one budget and then to a smaller one
+// equals cutting once (what TextDataset relies on to shorten prepared pairs), and it equals
+// transformers 4.30's formula: first the longer side down to the shorter, then the rest split
+// with b losing the extra token.
+TEST(WordPiece, LongestFirstComposesAndMatchesHuggingFacesFormula) {
+  for (size_t a = 0; a <= 12; ++a)
+    for (size_t b = 0; b <= 12; ++b)
+      for (size_t big = 0; big <= a + b; ++big)
+        for (size_t small = 0; small <= big; ++small) {
+          size_t a1 = a, b1 = b, a2 = a, b2 = b;
+          WordPieceTokenizer::truncate_longest_first(a1, b1, big);
+          WordPieceTokenizer::truncate_longest_first(a1, b1, small);
+          WordPieceTokenizer::truncate_longest_first(a2, b2, small);
+          ASSERT_EQ(a1, a2) << a << " " << b << " " << big << " " << small;
+          ASSERT_EQ(b1, b2) << a << " " << b << " " << big << " " << small;
+          ASSERT_EQ(a2 + b2, std::min(a + b, small));
+          // HF: remove = a + b - small; the longer side first, then halves (b takes the odd one).
+          size_t ha = a, hb = b, remove = a + b > small ? a + b - small : 0;
+          const size_t first = std::min(remove, ha > hb ? ha - hb : hb - ha);
+          (ha > hb ? ha : hb) -= first;
+          remove -= first;
+          ha -= remove / 2;
+          hb -= remove - remove / 2;
+          ASSERT_EQ(a2, ha) << a << " " << b << " " << small;
+          ASSERT_EQ(b2, hb) << a << " " << b << " " << small;
+        }
 }
