@@ -20,7 +20,7 @@ struct Batch {
   at::Tensor token_type_ids;  // (B, L) int64, or undefined (all zeros)
   at::Tensor attention_mask;  // (B, L) int64 1 = token, 0 = padding, or undefined (all ones)
   at::Tensor pixel_values;    // (B, C, H, W) float
-  at::Tensor labels;          // (B) int64
+  at::Tensor labels;          // (B) int64 class ids, or (B) float32 targets (is_regression sets)
   int64_t size() const { return input_ids.defined() ? input_ids.size(0) : pixel_values.size(0); }
   // The same batch on `device` (non-blocking copies; a no-op for tensors already there).
   Batch to(at::Device device) const;
