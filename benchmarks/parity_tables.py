@@ -86,6 +86,29 @@ protocol_table(load("accuracy_fashion_mnist_s469-lr1e-3.json"), "seed")
 print("## Fashion-MNIST, SlimFit with budget=worst, against the parity baseline "
       "(accuracy_fashion_mnist_s469-worst.json)\n")
 protocol_table(load("accuracy_fashion_mnist_s469-worst.json"), "seed", fmnist)
+confirm = load("accuracy_fashion_mnist_s469-confirm-worst.json")
+print("## Fashion-MNIST, fresh seeds 3-5: SlimFit with budget=worst "
+      "(accuracy_fashion_mnist_s469-confirm-worst.json)\n")
+protocol_table(confirm, "seed")
+print("## Fashion-MNIST, fresh seeds 3-5: SlimFit with budget=mean "
+      "(accuracy_fashion_mnist_s469-confirm-mean.json)\n")
+protocol_table(load("accuracy_fashion_mnist_s469-confirm-mean.json"), "seed", confirm)
+worst = load("accuracy_fashion_mnist_s469-worst.json")
+if fmnist and worst and confirm:
+    base = fmnist["methods"]["baseline"]["accuracies"] + confirm["methods"]["baseline"]["accuracies"]
+    arms = {"mean": fmnist["methods"]["slimfit"]["accuracies"],
+            "worst": worst["methods"]["slimfit"]["accuracies"] +
+                     confirm["methods"]["slimfit"]["accuracies"]}
+    mean_confirm = load("accuracy_fashion_mnist_s469-confirm-mean.json")
+    if mean_confirm:
+        arms["mean"] = arms["mean"] + mean_confirm["methods"]["slimfit"]["accuracies"]
+    print("## Fashion-MNIST, all 6 seeds (0-5)\n")
+    print("| method | accuracy % (mean of 6) | vs baseline |\n| --- | --- | --- |")
+    print(f"| baseline | {sum(base) / len(base):.2f} | |")
+    for name, acc in arms.items():
+        print(f"| SlimFit, budget={name} | {sum(acc) / len(acc):.2f} | "
+              f"{sum(acc) / len(acc) - sum(base) / len(base):+.2f} |")
+    print()
 print("## Rotten Tomatoes, 3 epochs, 3 folds (accuracy_3epoch_parity.json)\n")
 protocol_table(load("accuracy_3epoch_parity.json"), "fold")
 print("## Levers, 120 steps, fold 0 (accuracy_levers_s120.json)\n")
