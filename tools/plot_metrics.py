@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Draws a slimfit metrics file (note [metrics file] in src/train/trainer.cpp) to PNG:
-the freeze heatmap (units x steps, dark = trained) and the loss curve.
+the freeze heatmap (units x steps, dark = trained), the loss curve, and the evaluation history
+(/eval/step and /eval/<metric>, written when the run evaluated) with the best point marked.
 
     python3 tools/plot_metrics.py run.metrics.h5 [--out PREFIX]
 
@@ -26,6 +27,9 @@ def main():
         mask = f["/steps/trainable_mask"][()]  # (steps, units)
         loss = f["/steps/loss"][()]
         lr = f["/steps/lr"][()]
+        evals = {}
+        if "/eval/step" in f:
+            evals = {name: f["/eval/" + name][()] for name in f["/eval"] if name != "examples"}
 
     steps, units = mask.shape
     fig, ax = plt.subplots(figsize=(min(16, 4 + steps / 25), max(4, units / 8)))
@@ -49,7 +53,20 @@ def main():
     fig.legend(loc="upper right")
     fig.tight_layout()
     fig.savefig(prefix + ".loss.png", dpi=120)
-    print(f"wrote {prefix}.heatmap.png and {prefix}.loss.png")
+    written = [prefix + ".heatmap.png", prefix + ".loss.png"]
+    if evals:
+        eval_steps = evals.pop("step")
+        fig, axes = plt.subplots(1, len(evals), figsize=(4 * len(evals), 3.5), squeeze=False)
+        for ax, (name, values) in zip(axes[0], sorted(evals.items())):
+            best = values.argmin() if name in ("loss", "mse") else values.argmax()
+            ax.plot(eval_steps, values, marker="o")
+            ax.plot(eval_steps[best], values[best], marker="*", markersize=14, color="tab:red")
+            ax.set_title(f"{name} (best {values[best]:.4g} at step {eval_steps[best]})", fontsize=9)
+            ax.set_xlabel("step")
+        fig.tight_layout()
+        fig.savefig(prefix + ".eval.png", dpi=120)
+        written.append(prefix + ".eval.png")
+    print("wrote " + ", ".join(written))
 
 
 if __name__ == "__main__":
