@@ -17,7 +17,9 @@
 #   freeze, freeze_only and slimfit), ACC_TAG (a name for those settings). Runs are named
 #   rt-POOLING-sSTEPS[-TAG]-METHOD-foldF, so runs of other settings never mix. A run writes a
 #   checkpoint every 20 steps and an interrupted run resumes from it (bit-exact), so the script
-#   can be stopped and started again at any time; a finished run (its .json) is skipped.
+#   can be stopped and started again at any time; a finished run (its .json) is skipped, and a
+#   run that another sweep is running (flock on its .run.lock) is skipped too, so two sweeps
+#   with ACC_JOBS=1 share the runs.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=methods.sh
@@ -45,6 +47,10 @@ one_run() {  # method fold
   [[ "$method" == freeze_only || "$method" == slimfit ]] && args="$args $keys"
   local base="$runs/$prefix-$method-fold$fold" out="$runs/$prefix-$method-fold$fold.json"
   [ -f "$out" ] && return 0
+  # A run is claimed with a lock, so two sweeps started side by side share the work.
+  exec 9> "$base.run.lock"
+  flock -n 9 || { echo "$(basename "$base") runs in another sweep; skipped"; return 0; }
+  [ -f "$out" ] && return 0
   local resume=()
   [ -f "$base.ckpt.h5" ] && resume=("resume=$base.ckpt.h5")
   # shellcheck disable=SC2086
@@ -54,7 +60,7 @@ one_run() {  # method fold
     "metrics=$base.metrics.h5" $args "${resume[@]}" --summary "$out.tmp" >> "$base.log" 2>&1 ||
     { echo "$(basename "$base") failed (its checkpoint, if any, is kept): see $base.log" >&2; return 1; }
   mv "$out.tmp" "$out"
-  rm -f "$base.ckpt.h5"
+  rm -f "$base.ckpt.h5" "$base.run.lock"
   echo "$prefix $method fold $fold: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["final_accuracy"])' "$out")%"
 }
 export -f one_run train_method_args
