@@ -14,6 +14,7 @@
 #include <sstream>
 #include <string>
 
+#include "expect_error.h"
 #include "ckpt/h5.h"
 #include "common/error.h"
 #include "models/config.h"
@@ -31,17 +32,6 @@ using namespace slimfit;
 using nlohmann::json;
 
 namespace {
-
-template <typename Fn>
-void expect_error(Fn fn, std::initializer_list<std::string> needles) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error";
-  } catch (const Error& e) {
-    const std::string what = e.what();
-    for (const auto& n : needles) EXPECT_NE(what.find(n), std::string::npos) << what;
-  }
-}
 
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "expect_error.h"
 #include "ckpt/h5.h"
 #include "common/error.h"
 #include "models/model.h"
@@ -24,18 +25,6 @@ using namespace slimfit;
 namespace {
 
 const std::string kBertSmall = std::string(SLIMFIT_FIXTURE_DIR) + "/bert_small";
-
-// Expects fn() to throw a slimfit::Error whose message holds every needle.
-template <typename Fn>
-void expect_error(Fn fn, std::initializer_list<std::string> needles) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error";
-  } catch (const Error& e) {
-    const std::string what = e.what();
-    for (const auto& n : needles) EXPECT_NE(what.find(n), std::string::npos) << what;
-  }
-}
 
 // A per-test directory holding a copy of the bert_small fixture (config.json, model.safetensors).
 class LoadingTest : public ::testing::Test {

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <string>
 
+#include "expect_error.h"
 #include "common/error.h"
 #include "models/bert.h"
 #include "models/config.h"
@@ -38,18 +39,6 @@ std::vector<std::string> split_commas(const std::string& s) {
 
 double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
   return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
-}
-
-// Expects fn() to throw a slimfit::Error whose message holds every needle.
-template <typename Fn>
-void expect_error(Fn fn, std::initializer_list<std::string> needles) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error";
-  } catch (const slimfit::Error& e) {
-    const std::string what = e.what();
-    for (const auto& n : needles) EXPECT_NE(what.find(n), std::string::npos) << what;
-  }
 }
 
 class TempDir {
