@@ -40,6 +40,7 @@ struct Job {
   train::TrainConfig config;
   std::string source;  // "checkpoint=..." or "model=..."
   std::string split = "heldout";
+  std::string output;  // the --summary / --output path; "" writes to standard output
   train::TrainedModel trained;
   std::shared_ptr<data::Dataset> examples;  // the evaluation set
   std::vector<int64_t> indices;
@@ -93,8 +94,9 @@ Job set_up(int argc, char** argv, const std::string& output_flag) {
   job.comm = comm::make_communicator(c.backend, c.device);
   job.comm->set_timeout(c.collective_timeout);
   set_log_rank(job.comm->rank(), job.comm->size());
-  if (args.has(output_flag) && job.comm->rank() == 0) {
-    check_output_path(args.get(output_flag, ""), "--" + output_flag + " ");
+  job.output = args.get(output_flag, "");
+  if (!job.output.empty() && job.comm->rank() == 0) {
+    check_output_path(job.output, "--" + output_flag + " ");
   }
   job.device = mem::resolve_device(c.device, mem::local_rank(job.comm->rank()));
 
@@ -132,10 +134,10 @@ train::Outputs outputs_of(Job& job) {
                                 job.device, *job.comm);
 }
 
-// Rank 0 writes `text` to the --flag path, or to standard output without one.
-void emit(const Args& args, const std::string& flag, const std::string& text) {
-  if (args.has(flag)) {
-    write_file_atomically(args.get(flag, ""), text);
+// Rank 0 writes `text` to the job's output path, or to standard output without one.
+void emit(const Job& job, const std::string& text) {
+  if (!job.output.empty()) {
+    write_file_atomically(job.output, text);
   } else {
     std::cout << text << std::flush;
     SLIMFIT_CHECK(std::cout.good(), "writing to standard output failed");
@@ -155,7 +157,7 @@ int run_evaluate(int argc, char** argv) {
   log_info("evaluated ", result.examples, " examples: ",
            result.regression ? "pearson " + std::to_string(result.pearson)
                              : "accuracy " + std::to_string(result.accuracy) + "%");
-  emit(Args(argc, argv, 2, {}, {"config", "summary"}), "summary", j.dump(2) + "\n");
+  emit(job, j.dump(2) + "\n");
   return 0;
 }
 
@@ -176,7 +178,7 @@ int run_predict(int argc, char** argv) {
     }
     lines << j.dump() << "\n";
   }
-  emit(Args(argc, argv, 2, {}, {"config", "output"}), "output", lines.str());
+  emit(job, lines.str());
   return 0;
 }
 
