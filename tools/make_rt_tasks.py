@@ -27,6 +27,19 @@ Files written to --out-dir:
   rt-pairs-noheader.csv  the same rows without a header, columns label,text,text_b, for
       slimfit prepare --columns label,text,text_b --text-pair-column text_b ...
 
+  rt-nli.csv             label,premise,hypothesis (with a header)
+      An inference task in the shape of MNLI or RTE: the premise is a critic's snippet, the
+      hypothesis one of eight fixed sentences saying that the critic liked (4) or disliked (4)
+      the movie; "entailment" when the hypothesis matches the critic's verdict, else
+      "contradiction". The four combinations of verdict and hypothesis are equally likely, so
+      neither segment alone predicts the label: the model must read the premise's sentiment and
+      the hypothesis's polarity together. It is the learnable counterpart of rt-pairs, whose
+      second segment is another critic's free text. Each snippet is a premise at most once;
+      --pairs rows.
+      slimfit prepare --input rt-nli.csv --output rt-nli.h5 --vocab VOCAB
+                      --text-column premise --text-pair-column hypothesis
+                      (label names in id order: contradiction, entailment)
+
   rt-regression.csv      target,text,movie,reviews (with a header)
       A "mini Tomatometer": 2 to 4 snippets of one movie, joined by " | " in text; the target is
       the fraction of them that are fresh (0, 1/4, 1/3, 1/2, 2/3, 3/4 or 1), the share of these
@@ -92,6 +105,31 @@ def make_pairs(snippets, n, rng):
     return rows
 
 
+# Hypotheses of rt-nli: what the critic thought, said four ways each.
+LIKED = ["The critic liked the movie.", "The critic recommends this film.",
+         "This review is favourable.", "The reviewer enjoyed it."]
+DISLIKED = ["The critic did not like the movie.", "The critic does not recommend this film.",
+            "This review is unfavourable.", "The reviewer did not enjoy it."]
+
+
+def make_nli(snippets, n, rng):
+    """n balanced (label, premise, hypothesis) rows, each snippet used at most once."""
+    pools = {True: [s for s in snippets if s[1]], False: [s for s in snippets if not s[1]]}
+    for p in pools.values():
+        rng.shuffle(p)
+    kinds = [(True, True), (False, False), (True, False), (False, True)] * ((n + 3) // 4)
+    kinds = kinds[:n]
+    rng.shuffle(kinds)
+    rows = []
+    for fresh, says_liked in kinds:
+        if not pools[fresh]:
+            raise SystemExit(f"--pairs {n}: not enough {'fresh' if fresh else 'rotten'} snippets")
+        premise = pools[fresh].pop()[0]
+        hypothesis = rng.choice(LIKED if says_liked else DISLIKED)
+        rows.append(("entailment" if fresh == says_liked else "contradiction", premise, hypothesis))
+    return rows
+
+
 def make_regression(snippets, rng):
     """(target, text, movie, k) rows: groups of 2..4 snippets of one movie, target = fresh share."""
     by_movie = collections.defaultdict(list)
@@ -143,6 +181,12 @@ def main():
     print(f"rt-pairs.csv, rt-pairs-noheader.csv: {len(pairs)} pairs "
           f"(same {counts['same']}, different {counts['different']}) from "
           f"{len(snippets)} snippets")
+
+    nli = make_nli(snippets, args.pairs, random.Random(f"rt-nli-{args.seed}"))
+    write_csv(os.path.join(args.out_dir, "rt-nli.csv"), ["label", "premise", "hypothesis"], nli)
+    counts = collections.Counter(p[0] for p in nli)
+    print(f"rt-nli.csv: {len(nli)} pairs (entailment {counts['entailment']}, contradiction "
+          f"{counts['contradiction']})")
 
     reg = make_regression(snippets, random.Random(f"rt-regression-{args.seed}"))
     write_csv(os.path.join(args.out_dir, "rt-regression.csv"), ["target", "text", "movie", "reviews"],

@@ -70,4 +70,24 @@ double Args::get_double(const std::string& name, double fallback) const {
   return v;
 }
 
+std::vector<std::pair<std::string, std::string>> Args::key_values() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const std::string& kv : positional_) {
+    const size_t eq = kv.find('=');
+    SLIMFIT_CHECK(eq != std::string::npos && eq > 0, "expected key=value, got '", kv,
+                  "' (options are written key=value, or --flag for output files)");
+    out.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  return out;
+}
+
+std::string format_key_table(const std::vector<train::KeyHelp>& keys) {
+  std::string out;
+  for (const train::KeyHelp& k : keys) {
+    out += str_cat("  ", k.key, " = ", k.default_value.empty() ? "(empty)" : k.default_value,
+                   "\n      ", k.help, "\n");
+  }
+  return out;
+}
+
 }  // namespace slimfit::cli

@@ -58,10 +58,7 @@ Job set_up(int argc, char** argv, const std::string& output_flag) {
     train::load_config_file(file, args.get("config", ""));
     for (const auto& [k, v] : file.to_map()) keys.emplace_back(k, v);
   }
-  for (const std::string& kv : args.positional()) {
-    const size_t eq = kv.find('=');
-    SLIMFIT_CHECK(eq != std::string::npos && eq > 0, "expected key=value, got '", kv, "'");
-    const std::string key = kv.substr(0, eq), value = kv.substr(eq + 1);
+  for (const auto& [key, value] : args.key_values()) {
     if (key == "checkpoint") {
       checkpoint = value;
     } else if (key == "split") {

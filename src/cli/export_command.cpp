@@ -85,13 +85,10 @@ int run_export(int argc, char** argv) {
   Args args(argc, argv, 2, {}, {"config", "output", "logits"});
   train::TrainConfig config;
   if (args.has("config")) train::load_config_file(config, args.get("config", ""));
-  for (const std::string& kv : args.positional()) {
-    const size_t eq = kv.find('=');
-    SLIMFIT_CHECK(eq != std::string::npos && eq > 0, "expected key=value, got '", kv, "'");
-    const std::string key = kv.substr(0, eq);
-    SLIMFIT_CHECK(key == "checkpoint", "export takes checkpoint=RUN.h5 only, got '", kv,
-                  "': the model, its labels and settings come from the checkpoint");
-    train::set_key(config, key, kv.substr(eq + 1), "command line");
+  for (const auto& [key, value] : args.key_values()) {
+    SLIMFIT_CHECK(key == "checkpoint", "export takes checkpoint=RUN.h5 only, got '", key, "=",
+                  value, "': the model, its labels and settings come from the checkpoint");
+    train::set_key(config, key, value, "command line");
   }
   SLIMFIT_CHECK(!config.checkpoint.empty(),
                 "export needs checkpoint=RUN.h5 (a checkpoint written by slimfit train "

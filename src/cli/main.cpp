@@ -19,12 +19,12 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "common/interrupt.h"
+#include "common/launcher.h"
 #include "common/log.h"
 #include "common/strings.h"
 #include "data/text.h"
 #include "mem/ledger.h"
 #include "train/config.h"
-#include "train/measure_step.h"
 #include "train/trainer.h"
 
 namespace slimfit::cli {
@@ -34,22 +34,12 @@ constexpr const char* kUsage =
     "usage: slimfit <command> [options]\n"
     "\n"
     "commands:\n"
-    "  memory   measure one training step's memory (weights, gradients, optimizer state,\n"
-    "           saved activations, peak)\n"
-    "           --model {bert-base|vit-b16|bert-tiny|vit-tiny|PATH} --batch B --seq L\n"
-    "           --freeze-ratio R [--no-compress] [--device cpu|cuda] [--seed S] [--json]\n"
-    "           [--layers N] [--image-size PX] (override the model's depth / ViT image size)\n"
-    "           [--time-steps N] (step time: mean of N warm steps after the measured one)\n"
-    "           [--frozen-update coast|none] (coast: frozen units take their AdamW coasting\n"
-    "           update in the measured, steady-state step; the default)\n"
-    "           [--budget mean|worst|units] (mean, the default, and worst: the byte-budget\n"
-    "           scheduler's first mask, as train budget=...; units: floor(R t) at random)\n"
-    "  train    fine-tune a model\n"
-    "           [--config FILE] [key=value ...] [--summary OUT.json]; keys:\n"
-    "           model data steps epochs batch seq_len lr warmup_steps freeze_ratio compress\n"
-    "           dropout seed checkpoint checkpoint_every metrics resume stop_after eval_every\n"
-    "           eval_fraction kfold fold save_best best_metric patience collective_timeout\n"
-    "           ... (see README)\n"
+    "  memory   measure one step of the trainer: weights, gradients, optimizer state, saved\n"
+    "           activations, the peak, the process's peak RSS\n"
+    "           [key=value ...] (model batch seq_len freeze_ratio compress device seed\n"
+    "           layers image_size time_steps ...) [--config FILE] [--json]\n"
+    "  train    fine-tune a model: [key=value ...] [--config FILE] [--summary OUT.json]\n"
+    "  (slimfit train --help and slimfit memory --help list every key with its default)\n"
     "  evaluate score a fine-tuned model: checkpoint=RUN.h5 or model=DIR (exported or Hugging\n"
     "           Face), [data=...] [split=heldout|all] [key=value ...] [--config FILE]\n"
     "           [--summary OUT.json]; by default the examples the run held out\n"
@@ -61,16 +51,14 @@ constexpr const char* kUsage =
     "           [--text-pair-column B] (sentence pairs) [--columns label,text[,text_b]]\n"
     "           (a CSV without a header) [--regression] (float targets)\n"
     "\n"
-    "  --freeze-ratio 0 --no-compress is the unfrozen baseline.\n";
+    "  freeze_ratio=0 compress=false is the unfrozen baseline.\n";
 
 int run_train(int argc, char** argv) {
   Args args(argc, argv, 2, {}, {"config", "summary"});
   train::TrainConfig config;
   if (args.has("config")) train::load_config_file(config, args.get("config", ""));
-  for (const std::string& kv : args.positional()) {
-    const size_t eq = kv.find('=');
-    SLIMFIT_CHECK(eq != std::string::npos && eq > 0, "expected key=value, got '", kv, "'");
-    train::set_key(config, kv.substr(0, eq), kv.substr(eq + 1), "command line");
+  for (const auto& [key, value] : args.key_values()) {
+    train::set_key(config, key, value, "command line");
   }
   mem::install_counting_cpu_allocator();
   // The communicator outlives the trainer, so a failure on any rank can still abort them all.
@@ -100,48 +88,22 @@ int run_train(int argc, char** argv) {
   return 0;
 }
 
-int run_memory(int argc, char** argv) {
-  Args args(argc, argv, 2, {"no-compress", "json"},
-            {"model", "batch", "seq", "freeze-ratio", "device", "seed", "layers", "image-size",
-             "time-steps", "frozen-update", "budget"});
-  train::StepMemoryOptions options;
-  options.model = args.get("model", options.model);
-  options.batch = args.get_int("batch", options.batch);
-  options.seq = args.get_int("seq", options.seq);
-  options.freeze_ratio = args.get_double("freeze-ratio", options.freeze_ratio);
-  options.compress = !args.has("no-compress");
-  const std::string frozen_update = args.get("frozen-update", "coast");
-  SLIMFIT_CHECK(frozen_update == "coast" || frozen_update == "none",
-                "--frozen-update must be coast or none, got '", frozen_update, "'");
-  options.coast = frozen_update == "coast";
-  options.budget = args.get("budget", options.budget);
-  options.device = args.get("device", options.device);
-  options.layers = args.get_int("layers", 0);
-  options.image_size = args.get_int("image-size", 0);
-  options.time_steps = args.get_int("time-steps", 0);
-  options.seed = static_cast<uint64_t>(args.get_int("seed", 0));
-  if (options.device == "cpu") mem::install_counting_cpu_allocator();
-  const train::StepMemoryReport report = train::measure_training_step(options);
-  if (args.has("json")) {
-    std::cout << train::to_json(report).dump(2) << std::endl;
-  } else {
-    std::cout << train::to_table(report);
-  }
-  return 0;
+std::string train_help() {
+  return str_cat(
+      "usage: slimfit train [key=value ...] [--config FILE] [--summary OUT.json]\n"
+      "\n"
+      "Fine-tunes a model. A config file holds 'key = value' lines; keys on the command line\n"
+      "override it. Under mpirun every rank takes the same arguments.\n"
+      "\n"
+      "keys (default):\n",
+      format_key_table(train::key_help()));
 }
 
 // Debian's libtorch starts with one intra-op thread when OMP_NUM_THREADS is unset. Use the
 // cores, shared among the ranks of this node; OMP_NUM_THREADS still wins when set.
 void configure_threads() {
   if (std::getenv("OMP_NUM_THREADS")) return;
-  int ranks_here = 1;
-  for (const char* var :
-       {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"}) {
-    if (const char* v = std::getenv(var)) {
-      ranks_here = std::max(1, std::atoi(v));
-      break;
-    }
-  }
+  const int ranks_here = std::max(1, launch_info().local_size);
   const int cores = std::max(1u, std::thread::hardware_concurrency());
   at::set_num_threads(std::max(1, cores / ranks_here));
 }
@@ -169,6 +131,10 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   const std::string command = argv[1];
+  if (argc >= 3 && (!std::strcmp(argv[2], "--help") || !std::strcmp(argv[2], "-h"))) {
+    if (command == "train") return std::fputs(cli::train_help().c_str(), stdout) < 0;
+    if (command == "memory") return std::fputs(cli::memory_help().c_str(), stdout) < 0;
+  }
   cli::configure_threads();
   try {
     if (command == "memory") return cli::run_memory(argc, argv);

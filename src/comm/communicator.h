@@ -71,7 +71,4 @@ class Communicator {
 std::unique_ptr<Communicator> make_communicator(const std::string& backend = "auto",
                                                 const std::string& device = "cpu");
 
-// Whether this process was started by an MPI launcher (mpirun/srun set these variables).
-bool launched_by_mpi();
-
 }  // namespace slimfit::comm

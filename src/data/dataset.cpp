@@ -18,21 +18,12 @@
 
 namespace slimfit::data {
 
-uint64_t mix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
-
 namespace {
 
+// The fold-assignment stream (common/random.h): a pure function of (seed, n).
 std::vector<int64_t> permutation(int64_t n, uint64_t seed) {
-  std::vector<int64_t> p(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) p[i] = i;
   Rng rng(seed, static_cast<uint64_t>(n), 0x5EED);
-  for (int64_t i = n - 1; i > 0; --i) std::swap(p[i], p[rng.below(i + 1)]);  // Fisher-Yates
-  return p;
+  return shuffled_range(n, [&](int64_t bound) { return rng.below(bound); });
 }
 
 }  // namespace

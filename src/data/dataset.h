@@ -132,7 +132,4 @@ class LabelSubsetDataset : public Dataset {
 std::shared_ptr<Dataset> open_dataset(const std::string& spec, const models::ModelConfig& cfg,
                                       int64_t seq_len, uint64_t seed, const std::string& classes);
 
-// The stateless 64-bit mixer used for per-example randomness (splitmix64 finaliser; data/rng.h).
-uint64_t mix64(uint64_t x);
-
 }  // namespace slimfit::data

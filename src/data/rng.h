@@ -8,9 +8,11 @@
 #include <utility>
 #include <vector>
 
+#include "common/random.h"
+
 namespace slimfit::data {
 
-uint64_t mix64(uint64_t x);  // splitmix64 finaliser (dataset.cpp)
+inline uint64_t mix64(uint64_t x) { return splitmix64_mix(x); }
 
 // What a stream is for; one list, so that two uses never share a stream by accident.
 enum Purpose : uint64_t {

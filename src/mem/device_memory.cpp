@@ -1,9 +1,12 @@
 #include "mem/device_memory.h"
 
+#include <sys/resource.h>
+
 #include <cstdlib>
 #include <string>
 
 #include "common/error.h"
+#include "common/launcher.h"
 #include "mem/ledger.h"
 
 #ifdef SLIMFIT_WITH_TORCH_CUDA
@@ -26,6 +29,9 @@ int64_t cuda_allocated(c10::DeviceIndex index, bool peak) {
   const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index);
   return peak ? stats.allocated_bytes[0].peak : stats.allocated_bytes[0].current;
 }
+int64_t cuda_reserved_peak(c10::DeviceIndex index) {
+  return c10::cuda::CUDACachingAllocator::getDeviceStats(index).reserved_bytes[0].peak;
+}
 }  // namespace
 #endif
 
@@ -41,6 +47,19 @@ int64_t DeviceMemory::peak() const {
   if (device_.is_cuda()) return cuda_allocated(device_.index(), /*peak=*/true);
 #endif
   return snapshot().peak;
+}
+
+int64_t DeviceMemory::max_reserved() const {
+#ifdef SLIMFIT_WITH_TORCH_CUDA
+  if (device_.is_cuda()) return cuda_reserved_peak(device_.index());
+#endif
+  return -1;
+}
+
+int64_t process_peak_rss() {
+  rusage usage{};
+  SLIMFIT_CHECK(getrusage(RUSAGE_SELF, &usage) == 0, "getrusage failed");
+  return int64_t(usage.ru_maxrss) * 1024;  // Linux reports KiB
 }
 
 void DeviceMemory::reset_peak() const {
@@ -60,10 +79,8 @@ void DeviceMemory::synchronize() const {
 }
 
 int local_rank(int fallback) {
-  for (const char* var : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"}) {
-    if (const char* v = std::getenv(var)) return std::atoi(v);
-  }
-  return fallback;
+  const int told = launch_info().local_rank;
+  return told >= 0 ? told : fallback;
 }
 
 c10::Device resolve_device(const std::string& name, int local_rank) {

@@ -17,6 +17,9 @@ class DeviceMemory {
   void reset_peak() const;
   void synchronize() const;  // waits for queued device work (timing); no-op on CPU
   bool is_cuda() const { return device_.is_cuda(); }
+  // CUDA: the most bytes the caching allocator held from the driver since reset_peak (what
+  // nvidia-smi shows, less the context); -1 on CPU, where process_peak_rss() is the analogue.
+  int64_t max_reserved() const;
 
  private:
   c10::Device device_;
@@ -26,7 +29,11 @@ class DeviceMemory {
 // machine. CUDA: the device is `local_rank` modulo the visible devices, and it becomes current.
 c10::Device resolve_device(const std::string& name, int local_rank);
 
-// OMPI_COMM_WORLD_LOCAL_RANK (or the equivalent of another launcher), else `fallback`.
+// The most resident memory this process has had (getrusage's ru_maxrss), in bytes: what
+// `/usr/bin/time -f %M` reports, the whole process over its whole life.
+int64_t process_peak_rss();
+
+// The launcher's local rank (note [launcher variables] in common/launcher.h), else `fallback`.
 int local_rank(int fallback);
 
 }  // namespace slimfit::mem

@@ -25,6 +25,7 @@ enum class Category : int {
   kForward,    // allocated during forward: what is still alive after it is saved activations
   kBackward,   // allocated during backward: gradients and workspace
   kStep,       // transient allocations of the optimizer step
+  kDynamics,   // the trained units' weight snapshots, for their scores (sched/dynamics.h)
   kCount
 };
 const char* category_name(Category c);

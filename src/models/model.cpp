@@ -146,6 +146,13 @@ LoadResult load_pretrained_weights(ClassifierImpl& model, const std::string& pat
   return load_weights(model, read_safetensors(path), "'" + path + "'", rules);
 }
 
+int64_t Batch::nbytes() const {
+  int64_t bytes = 0;
+  for (const at::Tensor* t : {&input_ids, &token_type_ids, &attention_mask, &pixel_values, &labels})
+    bytes += t->defined() ? int64_t(t->nbytes()) : 0;
+  return bytes;
+}
+
 Batch Batch::to(at::Device device) const {
   auto move = [&](const at::Tensor& t) {
     return t.defined() ? t.to(device, /*non_blocking=*/true) : t;

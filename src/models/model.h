@@ -24,6 +24,7 @@ struct Batch {
   int64_t size() const { return input_ids.defined() ? input_ids.size(0) : pixel_values.size(0); }
   // The same batch on `device` (non-blocking copies; a no-op for tensors already there).
   Batch to(at::Device device) const;
+  int64_t nbytes() const;  // of every tensor it holds
 };
 
 // A sequence/image classifier: BertForSequenceClassification or ViTForImageClassification.

@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "common/error.h"
+#include "common/random.h"
 
 namespace slimfit::sched {
 namespace {
@@ -14,13 +15,6 @@ namespace {
 constexpr double kBudgetSlack = 1e-12;
 
 }  // namespace
-
-uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 double uniform01(uint64_t& state) { return double(splitmix64(state) >> 11) * 0x1.0p-53; }
 

@@ -65,6 +65,7 @@ class IlsScheduler {
   int64_t num_units() const { return static_cast<int64_t>(state_.scores.size()); }
   int64_t num_trainable() const { return num_trainable_; }
   int64_t staleness_bound() const { return staleness_bound_; }
+  double budget() const { return options_.budget; }  // bytes per step (0: a count of units)
   const IlsState& state() const { return state_; }
   // Restores a saved state; throws slimfit::Error if it does not fit these units.
   void restore(const IlsState& state);
@@ -76,8 +77,6 @@ class IlsScheduler {
   IlsState state_;
 };
 
-// splitmix64: a tiny counter-based generator whose whole state is one integer.
-uint64_t splitmix64(uint64_t& state);
 double uniform01(uint64_t& state);
 
 }  // namespace slimfit::sched

@@ -44,6 +44,7 @@ struct Field {
   std::function<void(TrainConfig&, const std::string&, const std::string&)> set;
   std::function<std::string(const TrainConfig&)> get;
   bool identity;  // must match between a checkpoint and the run resuming it
+  const char* help;  // one line for --help
 };
 
 template <typename T>
@@ -54,101 +55,152 @@ std::string text(const T& v) {
   return os.str();
 }
 
-#define SLIMFIT_INT(name, ident)                                       \
+#define SLIMFIT_INT(name, ident, help)                                     \
   {                                                                    \
 #name, {                                                           \
       [](TrainConfig& c, const std::string& v, const std::string& o) { \
         c.name = parse_int(#name, v, o);                               \
       },                                                               \
-          [](const TrainConfig& c) { return text(c.name); }, ident     \
+          [](const TrainConfig& c) { return text(c.name); }, ident, help \
     }                                                                  \
   }
-#define SLIMFIT_DOUBLE(name, ident)                                    \
+#define SLIMFIT_DOUBLE(name, ident, help)                                  \
   {                                                                    \
 #name, {                                                           \
       [](TrainConfig& c, const std::string& v, const std::string& o) { \
         c.name = parse_double(#name, v, o);                            \
       },                                                               \
-          [](const TrainConfig& c) { return text(c.name); }, ident     \
+          [](const TrainConfig& c) { return text(c.name); }, ident, help \
     }                                                                  \
   }
-#define SLIMFIT_STRING(name, ident)                                                 \
+#define SLIMFIT_STRING(name, ident, help)                                               \
   {                                                                                 \
 #name, {                                                                        \
       [](TrainConfig& c, const std::string& v, const std::string&) { c.name = v; }, \
-          [](const TrainConfig& c) { return c.name; }, ident                        \
+          [](const TrainConfig& c) { return c.name; }, ident, help                  \
     }                                                                               \
   }
 
 const std::map<std::string, Field>& fields() {
   static const std::map<std::string, Field> kFields = {
-      SLIMFIT_STRING(model, true),
-      SLIMFIT_STRING(data, true),
-      SLIMFIT_INT(steps, true),
-      SLIMFIT_DOUBLE(epochs, true),
-      SLIMFIT_INT(batch, true),
-      SLIMFIT_INT(seq_len, true),
-      SLIMFIT_INT(grad_accum, true),
-      SLIMFIT_DOUBLE(lr, true),
-      SLIMFIT_INT(warmup_steps, true),
-      SLIMFIT_DOUBLE(weight_decay, true),
-      SLIMFIT_DOUBLE(freeze_ratio, true),
+      SLIMFIT_STRING(model, true,
+                   "built-in name (bert-tiny, bert-base, minilm, vit-tiny, vit-b16, ...) or a Hugging Face checkpoint directory"),
+      SLIMFIT_STRING(data, true,
+                   "synthetic[:N], synthetic-pairs[:N], synthetic-regression[:N], fashion-mnist, or PATH.h5 from slimfit prepare"),
+      SLIMFIT_INT(steps, true,
+                   "optimizer steps in total (0: use epochs)"),
+      SLIMFIT_DOUBLE(epochs, true,
+                   "passes over the training split, when steps=0"),
+      SLIMFIT_INT(batch, true,
+                   "global batch: examples per optimizer step, split across ranks"),
+      SLIMFIT_INT(seq_len, true,
+                   "tokens per example (BERT); a prepared set keeps its own length if shorter"),
+      SLIMFIT_INT(grad_accum, true,
+                   "micro-batches per optimizer step (the freeze set is fixed across them)"),
+      SLIMFIT_DOUBLE(lr, true,
+                   "peak learning rate (0: automatic, 5e-5 with pretrained weights, 1e-3 from random)"),
+      SLIMFIT_INT(warmup_steps, true,
+                   "linear warm-up steps, then linear decay to 0"),
+      SLIMFIT_DOUBLE(weight_decay, true,
+                   "AdamW decoupled weight decay"),
+      SLIMFIT_DOUBLE(freeze_ratio, true,
+                   "share of units frozen at each step, in [0, 1) (0: the unfrozen baseline)"),
       {"compress",
        {[](TrainConfig& c, const std::string& v, const std::string& o) {
           c.compress = parse_bool("compress", v, o);
         },
-        [](const TrainConfig& c) { return std::string(c.compress ? "true" : "false"); }, true}},
-      SLIMFIT_STRING(frozen_update, true),
-      SLIMFIT_INT(coast_steps, true),
+        [](const TrainConfig& c) { return std::string(c.compress ? "true" : "false"); }, true,
+        "store saved activations compressed (SlimFit ops); false: stock ops"}},
+      SLIMFIT_STRING(frozen_update, true,
+                   "coast | none: whether a frozen unit keeps taking its AdamW momentum update"),
+      SLIMFIT_INT(coast_steps, true,
+                   "coast at most this many steps after a unit trained (0: automatic)"),
       // Identity: with coasting, offload bounds the coasting window (coast_window()).
       {"offload_optimizer",
        {[](TrainConfig& c, const std::string& v, const std::string& o) {
           c.offload_optimizer = parse_bool("offload_optimizer", v, o);
         },
         [](const TrainConfig& c) { return std::string(c.offload_optimizer ? "true" : "false"); },
-        true}},
-      SLIMFIT_DOUBLE(dropout, true),
-      SLIMFIT_STRING(pooling, true),
+        true, "keep frozen units' AdamW moments in pinned host memory (CUDA)"}},
+      SLIMFIT_DOUBLE(dropout, true,
+                   "hidden and attention dropout (negative: the model's own)"),
+      SLIMFIT_STRING(pooling, true,
+                   "cls | mean: the BERT classifier's input (empty: the model's own)"),
       {"seed",
        {[](TrainConfig& c, const std::string& v, const std::string& o) {
           const int64_t s = parse_int("seed", v, o);
           SLIMFIT_CHECK(s >= 0, o, ": seed=", v, " must be >= 0");
           c.seed = static_cast<uint64_t>(s);
         },
-        [](const TrainConfig& c) { return text(c.seed); }, true}},
-      SLIMFIT_STRING(score, true),
-      SLIMFIT_INT(staleness, true),
-      SLIMFIT_STRING(budget, true),
-      SLIMFIT_DOUBLE(exploration, true),
-      SLIMFIT_STRING(always_train, true),
-      SLIMFIT_STRING(checkpoint, false),
-      SLIMFIT_INT(checkpoint_every, false),
-      SLIMFIT_STRING(metrics, false),
-      SLIMFIT_STRING(resume, false),
-      SLIMFIT_INT(stop_after, false),
-      SLIMFIT_INT(eval_every, false),
-      SLIMFIT_STRING(save_best, false),
-      SLIMFIT_STRING(best_metric, false),
-      SLIMFIT_INT(patience, false),
-      SLIMFIT_DOUBLE(eval_fraction, true),
-      SLIMFIT_STRING(classes, true),
-      SLIMFIT_STRING(eval_data, true),
-      SLIMFIT_STRING(init, true),
-      SLIMFIT_STRING(init_skip, true),
-      SLIMFIT_INT(kfold, true),
-      SLIMFIT_INT(fold, true),
-      SLIMFIT_INT(max_eval, false),
-      SLIMFIT_INT(log_every, false),
-      SLIMFIT_INT(num_labels, true),
-      SLIMFIT_STRING(device, false),
-      SLIMFIT_STRING(backend, false),
-      SLIMFIT_DOUBLE(bucket_mb, false),
-      SLIMFIT_DOUBLE(collective_timeout, false),
+        [](const TrainConfig& c) { return text(c.seed); }, true, "weights, dropout, data order and split"}},
+      SLIMFIT_STRING(score, true,
+                   "relative | norm: how a unit's weight change becomes its score"),
+      SLIMFIT_INT(staleness, true,
+                   "a unit not trained for this many steps gets a turn (0: automatic)"),
+      SLIMFIT_STRING(budget, true,
+                   "mean | worst | units: what freeze_ratio bounds (bytes per step, or a count of units)"),
+      SLIMFIT_DOUBLE(exploration, true,
+                   "chance per slot of training a random frozen unit (budget=units only)"),
+      SLIMFIT_STRING(always_train, true,
+                   "comma-separated parameter-name prefixes that train at every step"),
+      SLIMFIT_STRING(checkpoint, false,
+                   "HDF5 checkpoint to write (empty: none)"),
+      SLIMFIT_INT(checkpoint_every, false,
+                   "write the checkpoint every N steps (0: only at the end)"),
+      SLIMFIT_STRING(metrics, false,
+                   "HDF5 metrics file: every step and evaluation (empty: none)"),
+      SLIMFIT_STRING(resume, false,
+                   "checkpoint to continue from; auto: checkpoint= when it exists"),
+      SLIMFIT_INT(stop_after, false,
+                   "stop after this step, with a checkpoint (0: run to the end)"),
+      SLIMFIT_INT(eval_every, false,
+                   "evaluate every N steps (0: only at the end)"),
+      SLIMFIT_STRING(save_best, false,
+                   "keep the checkpoint of the best evaluation here (empty: none)"),
+      SLIMFIT_STRING(best_metric, false,
+                   "what best means: loss, accuracy, f1, macro_f1, mcc, mse, pearson or spearman (empty: accuracy, or pearson for regression)"),
+      SLIMFIT_INT(patience, false,
+                   "stop after N evaluations without a better best_metric (0: never)"),
+      SLIMFIT_DOUBLE(eval_fraction, true,
+                   "share of the examples held out for evaluation"),
+      SLIMFIT_STRING(classes, true,
+                   "keep only these labels, relabelled 0..k-1 (e.g. 5-9 or 0,2,4; empty: all)"),
+      SLIMFIT_STRING(eval_data, true,
+                   "a separate evaluation set, same forms as data (empty: split data)"),
+      SLIMFIT_STRING(init, true,
+                   "start from the weights of a slimfit checkpoint (a new run)"),
+      SLIMFIT_STRING(init_skip, true,
+                   "parameter-name prefixes that init= leaves freshly initialised"),
+      SLIMFIT_INT(kfold, true,
+                   "k-fold split (0: off; then eval_fraction applies)"),
+      SLIMFIT_INT(fold, true,
+                   "the fold evaluated, in [0, kfold)"),
+      SLIMFIT_INT(max_eval, false,
+                   "evaluate at most this many examples (0: all)"),
+      SLIMFIT_INT(log_every, false,
+                   "print a progress line every N steps"),
+      SLIMFIT_INT(num_labels, true,
+                   "classifier outputs (0: from the data; 1: regression)"),
+      SLIMFIT_STRING(device, false,
+                   "cpu | cuda"),
+      SLIMFIT_STRING(backend, false,
+                   "auto | mpi | nccl | self: how ranks all-reduce"),
+      SLIMFIT_DOUBLE(bucket_mb, false,
+                   "gradient all-reduce bucket size in MiB"),
+      SLIMFIT_DOUBLE(collective_timeout, false,
+                   "seconds a collective waits for the other ranks before the run fails (0: forever)"),
   };
   return kFields;
 }
 
 }  // namespace
+
+std::vector<KeyHelp> key_help() {
+  const TrainConfig defaults;
+  std::vector<KeyHelp> out;
+  for (const auto& [k, f] : fields()) out.push_back({k, f.get(defaults), f.help});
+  return out;
+}
 
 std::vector<std::string> config_keys() {
   std::vector<std::string> keys;

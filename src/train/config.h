@@ -64,6 +64,11 @@ struct TrainConfig {
   double collective_timeout = 600;  // seconds a collective may wait for the other ranks
                                     // (0: forever; note [collective timeout])
 
+  // Shape overrides for `slimfit memory` (not keys of train: a pretrained model's weights fix
+  // its shape). > 0: the encoder's number of layers, a ViT's image size in pixels.
+  int64_t layers = 0;
+  int64_t image_size = 0;
+
   // The coasting window in effect: coast_steps, or its automatic value (0 = unbounded).
   int64_t coast_window() const;
   // The keys whose values a checkpoint must share with the run that resumes it.
@@ -80,5 +85,13 @@ void load_config_file(TrainConfig& config, const std::string& path);
 // Cross-key checks (e.g. steps or epochs set, fold < kfold); throws slimfit::Error.
 void validate(const TrainConfig& config);
 std::vector<std::string> config_keys();
+
+// Every key with its default (as text) and one line of help, for --help.
+struct KeyHelp {
+  std::string key;
+  std::string default_value;
+  std::string help;
+};
+std::vector<KeyHelp> key_help();
 
 }  // namespace slimfit::train

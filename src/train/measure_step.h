@@ -1,12 +1,15 @@
-// One measured training step (forward, backward, AdamW step): the figures behind
-// `slimfit memory`. See note [memory ledger] in mem/ledger.h for how bytes are attributed.
+// One measured training step: the figures behind `slimfit memory`. See note [memory ledger] in
+// mem/ledger.h for how bytes are attributed.
 //
-// Protocol: the model and the optimizer state for every unit (steady state: every unit trains
-// at some step) are built first; then floor(r * t) units are frozen (a seeded random choice, as
-// the scheduler's first step makes), a batch is made, the peak is reset, and one step runs.
-// The step is a steady-state one: every unit counts as having trained before, so with
-// frozen_update=coast the frozen units take their coasting update (note [frozen update] in
-// train/adamw.h), and its temporaries are in the peak. No unit coasts in a run's first step.
+// The step is the trainer's own (Trainer::step): the same model construction, scheduler mask,
+// dynamics snapshots, optimizer and ops that `slimfit train` runs, on synthetic data of the
+// requested shape, one process. So `memory` and `train` with the same settings report the same
+// peak bytes for the same step (a test holds them to it).
+//
+// By default the measured step is a steady-state one (`steady`): every unit counts as having
+// trained before (Trainer::assume_steady_state), so with frozen_update=coast the frozen units
+// take their coasting update and its temporaries are in the peak. steady=false measures a run's
+// first step instead, in which no unit coasts yet.
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
@@ -14,24 +17,21 @@
 #include <cstdint>
 #include <string>
 
+#include "train/config.h"
+
 namespace slimfit::train {
 
 struct StepMemoryOptions {
-  std::string model = "bert-base";  // built-in name, HF checkpoint dir or config.json
-  int64_t batch = 4;
-  int64_t seq = 128;  // BERT sequence length; ViT uses the config's image size
-  double freeze_ratio = 0.0;
-  bool compress = true;  // SlimFit's compressed saved activations (false: stock ops)
-  bool coast = true;     // frozen_update=coast (false: none)
-  // mean | worst: the first mask of the byte-budget scheduler (note [memory budget]), the
-  // classifier always training as in `train` | units: freeze floor(r t) units at random
-  std::string budget = "mean";
-  int64_t layers = 0;      // > 0: override the model's number of encoder layers (extrapolation)
-  int64_t image_size = 0;  // > 0: override a ViT's image size (pixels)
-  std::string device = "cpu";
+  // The run: model, batch, seq_len, freeze_ratio, compress, frozen_update, budget, device, seed
+  // and the other step keys of train; layers and image_size override the model's shape. data,
+  // steps and the output keys are set by the measurement.
+  TrainConfig config = defaults();
   int64_t time_steps = 0;  // > 0: step_seconds is the mean of this many warm steps after the
                            // measured one (0: the measured step itself)
-  uint64_t seed = 0;
+  bool steady = true;      // every unit counts as trained before the measured step
+
+  // memory's defaults where they differ from train's: bert-base at batch 4.
+  static TrainConfig defaults();
 };
 
 struct StepMemoryReport {
@@ -48,17 +48,22 @@ struct StepMemoryReport {
   int64_t input_bytes = 0;       // the batch
   int64_t activation_bytes = 0;  // alive after forward that was not alive before it
   int64_t peak_bytes = 0;        // highest live bytes during the step
-  // What was alive at the peak; the six parts sum to peak_bytes exactly (CPU only).
+  // What was alive at the peak; the seven parts sum to peak_bytes exactly (CPU only).
   bool has_breakdown = false;
   int64_t peak_weights = 0, peak_optimizer = 0, peak_inputs = 0, peak_activations = 0,
-          peak_gradients = 0, peak_workspace = 0;
+          peak_gradients = 0, peak_snapshots = 0, peak_workspace = 0;
+  // What the operating system saw: the process's peak resident set (CPU; the whole process,
+  // libtorch's code and the allocator's retained heap included), and on CUDA the caching
+  // allocator's most reserved bytes during the measured step (-1 when not applicable).
+  int64_t peak_rss_bytes = -1;
+  int64_t max_reserved_bytes = -1;
   double step_seconds = 0.0;        // the measured step, or the mean of time_steps warm steps
   double first_step_seconds = 0.0;  // the measured (first, cold) step
 };
 
 StepMemoryReport measure_training_step(const StepMemoryOptions& options);
 
-// The JSON contract of `slimfit memory --json` (SPEC.md).
+// The JSON contract of `slimfit memory --json` (README, "Contracts").
 nlohmann::json to_json(const StepMemoryReport& report);
 // A human-readable table in MiB.
 std::string to_table(const StepMemoryReport& report);

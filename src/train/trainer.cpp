@@ -23,22 +23,11 @@
 #include "data/dataset.h"
 #include "mem/ledger.h"
 #include "train/checkpoint.h"
+#include "train/metrics_file.h"
 #include "train/model_spec.h"
 
 namespace slimfit::train {
 namespace {
-
-// Fisher-Yates with the scheduler's generator: independent of libtorch's RNG streams.
-std::vector<int64_t> permutation(int64_t n, uint64_t seed) {
-  std::vector<int64_t> p(n);
-  for (int64_t i = 0; i < n; ++i) p[i] = i;
-  uint64_t state = seed;
-  for (int64_t i = n - 1; i > 0; --i) {
-    const int64_t j = static_cast<int64_t>(sched::splitmix64(state) % uint64_t(i + 1));
-    std::swap(p[i], p[j]);
-  }
-  return p;
-}
 
 double mib(int64_t bytes) { return double(bytes) / (1024.0 * 1024.0); }
 
@@ -90,8 +79,22 @@ nlohmann::json to_json(const TrainSummary& s) {
   return j;
 }
 
+// The constructor reads as the run's set-up, one part each: where it runs, the data and the
+// model, the split, the scheduler, the optimizer, and where it resumes from.
 Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::move(config)) {
   validate(config_);
+  connect(comm);
+  at::manual_seed(config_.seed);  // the same initial weights on every rank
+  ModelSpec spec = open_data();
+  build_model(spec);
+  split_data();
+  build_scheduler();
+  build_optimizer();
+  if (!config_.resume.empty()) resume();
+  log_plan(spec);
+}
+
+void Trainer::connect(comm::Communicator* comm) {
   if (comm) {
     comm_ = comm;
   } else {
@@ -100,15 +103,16 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
   }
   device_ = mem::resolve_device(config_.device, mem::local_rank(comm_->rank()));
   memory_ = std::make_unique<mem::DeviceMemory>(device_);
-  const int64_t world = comm_->size();
   const char* fault = std::getenv("SLIMFIT_FAULT");
   if (fault && *fault) fault_ = parse_fault(fault);  // empty: none
   comm_->set_timeout(config_.collective_timeout);
   prepare_outputs();
-  SLIMFIT_CHECK(config_.batch % (world * config_.grad_accum) == 0, "batch=", config_.batch,
-                " is the global batch: it must be divisible by ranks (", world, ") x grad_accum (",
-                config_.grad_accum, ")");
-  at::manual_seed(config_.seed);  // the same initial weights on every rank
+  SLIMFIT_CHECK(config_.batch % (comm_->size() * config_.grad_accum) == 0, "batch=",
+                config_.batch, " is the global batch: it must be divisible by ranks (",
+                comm_->size(), ") x grad_accum (", config_.grad_accum, ")");
+}
+
+ModelSpec Trainer::open_data() {
   ModelSpec spec = resolve_model_spec(config_.model);
   if (config_.lr == 0) {  // automatic: a fine-tuning rate for pretrained weights
     const bool pretrained = !spec.weights.empty() || !config_.init.empty();
@@ -116,31 +120,41 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
     log_info("lr=", config_.lr, " (automatic: ", pretrained ? "pretrained" : "random",
              " weights; set lr=... to override)");
   }
-  if (!config_.pooling.empty()) spec.config.pooling = config_.pooling;
-  if (config_.dropout >= 0) {
-    spec.config.hidden_dropout = config_.dropout;
-    spec.config.attention_dropout = config_.dropout;
+  models::ModelConfig& mc = spec.config;
+  if (!config_.pooling.empty()) mc.pooling = config_.pooling;
+  if (config_.dropout >= 0) mc.hidden_dropout = mc.attention_dropout = config_.dropout;
+  SLIMFIT_CHECK(config_.layers >= 0, "layers must be >= 0 (0: the model's own), got ",
+                config_.layers);
+  SLIMFIT_CHECK(config_.image_size >= 0, "image_size must be >= 0 (0: the model's own), got ",
+                config_.image_size);
+  if (config_.layers > 0) mc.num_layers = config_.layers;
+  if (config_.image_size > 0) {
+    SLIMFIT_CHECK(mc.arch == models::Arch::kVit, "image_size applies to ViT models only, and ",
+                  mc.name, " is a BERT model");
+    mc.image_size = config_.image_size;
   }
-  dataset_ =
-      data::open_dataset(config_.data, spec.config, config_.seq_len, config_.seed, config_.classes);
+  dataset_ = data::open_dataset(config_.data, mc, config_.seq_len, config_.seed, config_.classes);
   eval_dataset_ = dataset_;
   if (!config_.eval_data.empty()) {  // a synthetic eval set gets its own examples (seed + 1)
-    eval_dataset_ = data::open_dataset(config_.eval_data, spec.config, config_.seq_len,
-                                       config_.seed + 1, config_.classes);
+    eval_dataset_ = data::open_dataset(config_.eval_data, mc, config_.seq_len, config_.seed + 1,
+                                       config_.classes);
     SLIMFIT_CHECK(eval_dataset_->num_labels() == dataset_->num_labels(),
                   "eval_data=", config_.eval_data, " has ", eval_dataset_->num_labels(),
                   " labels but data=", config_.data, " has ", dataset_->num_labels());
   }
-  spec.config.num_labels = config_.num_labels > 0 ? config_.num_labels : dataset_->num_labels();
-  SLIMFIT_CHECK(spec.config.num_labels >= dataset_->num_labels(),
-                "num_labels=", spec.config.num_labels, " but the data set has ",
-                dataset_->num_labels(), " labels");
-  SLIMFIT_CHECK(!dataset_->is_regression() || spec.config.num_labels == 1, "data=", config_.data,
+  mc.num_labels = config_.num_labels > 0 ? config_.num_labels : dataset_->num_labels();
+  SLIMFIT_CHECK(mc.num_labels >= dataset_->num_labels(), "num_labels=", mc.num_labels,
+                " but the data set has ", dataset_->num_labels(), " labels");
+  SLIMFIT_CHECK(!dataset_->is_regression() || mc.num_labels == 1, "data=", config_.data,
                 " is a regression set (one float target), so num_labels must be 1, got ",
-                spec.config.num_labels);
+                mc.num_labels);
   SLIMFIT_CHECK(eval_dataset_->is_regression() == dataset_->is_regression(), "eval_data=",
                 config_.eval_data, " and data=", config_.data,
                 " must both be regression sets or both classification sets");
+  return spec;
+}
+
+void Trainer::build_model(const ModelSpec& spec) {
   {
     mem::LedgerScope scope(mem::Category::kWeights);
     model_ = models::make_model(spec.config);
@@ -153,15 +167,32 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
   model_->train();
   // Dropout streams differ per rank (rank 0's is the single-process one).
   at::manual_seed(config_.seed + 7919ull * uint64_t(comm_->rank()));
+  // The ledger learns of each parameter gradient as backward makes it, so that a peak knows
+  // how much of it was gradients (note [memory ledger]); later micro-batches add into it.
+  for (const auto& item : model_->named_parameters()) {
+    at::Tensor param = item.value();
+    all_params_.push_back(param);
+    const size_t i = all_params_.size() - 1;
+    param.register_hook([this, i](const at::Tensor& grad) {
+      if (!all_params_[i].grad().defined()) mem::note_gradient_bytes(grad.nbytes());
+    });
+  }
+}
 
-  std::tie(train_indices_, eval_indices_) =
+void Trainer::split_data() {
+  std::vector<int64_t> train_indices;
+  std::tie(train_indices, eval_indices_) =
       split_examples(config_, dataset_->size(), eval_dataset_->size());
-  SLIMFIT_CHECK(!train_indices_.empty(), "the training split of ", config_.data, " is empty");
+  SLIMFIT_CHECK(!train_indices.empty(), "the training split of ", config_.data, " is empty");
   total_steps_ = config_.steps > 0
                      ? config_.steps
-                     : int64_t(std::ceil(config_.epochs * double(train_indices_.size()) /
+                     : int64_t(std::ceil(config_.epochs * double(train_indices.size()) /
                                          double(config_.batch)));
+  sampler_ = EpochSampler(std::move(train_indices), config_.batch, config_.grad_accum,
+                          config_.seed);
+}
 
+void Trainer::build_scheduler() {
   units_ = sched::units_of(*model_);
   sched::IlsOptions ils;
   ils.freeze_ratio = config_.freeze_ratio;
@@ -173,8 +204,7 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
     if (starts_with_any(units_[i].name, prefixes)) ils.always_train.push_back(int64_t(i));
   }
   // With nothing frozen every unit trains, whatever the budget: no costs to compute or report.
-  const bool by_bytes = config_.budget != "units" && config_.freeze_ratio > 0;
-  if (by_bytes) {
+  if (config_.budget != "units" && config_.freeze_ratio > 0) {
     const models::ModelConfig& mc = model_->config();
     const int64_t tokens = sched::tokens_per_example(
         mc, dataset_->max_tokens() > 0 ? dataset_->max_tokens() : config_.seq_len);
@@ -189,15 +219,13 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
              " units at ", examples, " x ", tokens, " tokens)");
   }
   scheduler_ = std::make_unique<sched::IlsScheduler>(int64_t(units_.size()), ils);
-
   coordinator_ = std::make_unique<coord::Coordinator>(*comm_, *scheduler_,
                                                       sched::parse_score_kind(config_.score));
+}
 
+void Trainer::build_optimizer() {
   std::vector<std::pair<std::string, at::Tensor>> named;
-  for (const auto& item : model_->named_parameters()) {
-    named.emplace_back(item.key(), item.value());
-    all_params_.push_back(item.value());
-  }
+  for (const auto& item : model_->named_parameters()) named.emplace_back(item.key(), item.value());
   AdamWOptions adamw;
   adamw.lr = config_.lr;
   adamw.weight_decay = config_.weight_decay;
@@ -208,39 +236,52 @@ Trainer::Trainer(TrainConfig config, comm::Communicator* comm) : config_(std::mo
   if (config_.offload_optimizer && device_.is_cpu()) {
     log_warn("offload_optimizer=true has no effect with device=cpu (the state is in host memory)");
   }
-  {
-    mem::LedgerScope scope(mem::Category::kOptimizer);
-    optimizer_->init_state();  // steady state from the start: every unit trains at some step
-  }
+  mem::LedgerScope scope(mem::Category::kOptimizer);
+  optimizer_->init_state();  // steady state from the start: every unit trains at some step
+}
 
-  if (!config_.resume.empty()) {
-    const CheckpointState state = load_checkpoint(config_.resume, config_, *model_, *optimizer_);
-    // Each rank continues its own dropout stream; a rank the writer did not have starts afresh.
-    const int64_t saved_ranks = state.rng_states.size(0);
-    if (comm_->rank() < saved_ranks) {
-      at::Generator generator = at::detail::getDefaultCPUGenerator();
-      generator.set_state(state.rng_states[comm_->rank()]);
-    }
-    if (saved_ranks != comm_->size() && comm_->rank() == 0) {
-      log_warn("resume: ", config_.resume, " was written by ", saved_ranks, " rank(s), this run has ",
-               comm_->size(), ": weights, optimizer, scheduler and data position continue, but the "
-               "dropout streams differ, so the run will not repeat bit for bit");
-    }
-    scheduler_->restore(state.scheduler);
-    next_step_ = state.next_step;
-    last_checkpoint_step_ = next_step_;
-    last_checkpoint_path_ = config_.resume;
-    load_metrics_prefix();
-    log_info("resumed from ", config_.resume, " at step ", next_step_);
+void Trainer::resume() {
+  const CheckpointState state = load_checkpoint(config_.resume, config_, *model_, *optimizer_);
+  // Each rank continues its own dropout stream; a rank the writer did not have starts afresh.
+  const int64_t saved_ranks = state.rng_states.size(0);
+  if (comm_->rank() < saved_ranks) {
+    at::Generator generator = at::detail::getDefaultCPUGenerator();
+    generator.set_state(state.rng_states[comm_->rank()]);
   }
-  log_info(
-      world, " rank(s), backend ", comm_->backend(), "; model ", spec.config.name, ": ",
-      units_.size(), " units, ", by_bytes ? "the bytes of " : "", scheduler_->num_trainable(),
-      " train per step (freeze_ratio ", config_.freeze_ratio, "), frozen_update ",
-      config_.frozen_update,
-      adamw.coast && adamw.coast_window > 0 ? str_cat(" (", adamw.coast_window, " steps)") : "",
-      ", compress ", config_.compress ? "on" : "off", "; data ", config_.data, ": ",
-      train_indices_.size(), " train / ", eval_indices_.size(), " eval; ", total_steps_, " steps");
+  if (saved_ranks != comm_->size() && comm_->rank() == 0) {
+    log_warn("resume: ", config_.resume, " was written by ", saved_ranks, " rank(s), this run has ",
+             comm_->size(), ": weights, optimizer, scheduler and data position continue, but the "
+             "dropout streams differ, so the run will not repeat bit for bit");
+  }
+  scheduler_->restore(state.scheduler);
+  next_step_ = state.next_step;
+  last_checkpoint_step_ = next_step_;
+  last_checkpoint_path_ = config_.resume;
+  if (!config_.metrics.empty() && std::filesystem::exists(config_.metrics)) {
+    // The metrics of the steps before the checkpoint, and the evaluations, so that the best so
+    // far and patience carry on.
+    MetricsPrefix prefix =
+        read_metrics_file(config_.metrics, next_step_, dataset_->is_regression());
+    records_ = std::move(prefix.records);
+    for (const auto& [step, e] : prefix.evaluations) track(step, e, /*resumed=*/true);
+  }
+  log_info("resumed from ", config_.resume, " at step ", next_step_);
+}
+
+void Trainer::log_plan(const ModelSpec& spec) const {
+  const bool by_bytes = scheduler_->budget() > 0;
+  const int64_t window = optimizer_->options().coast_window;
+  log_info(comm_->size(), " rank(s), backend ", comm_->backend(), "; model ", spec.config.name,
+           ": ", units_.size(), " units, ", by_bytes ? "the bytes of " : "",
+           scheduler_->num_trainable(), " train per step (freeze_ratio ", config_.freeze_ratio,
+           "), frozen_update ", config_.frozen_update,
+           optimizer_->options().coast && window > 0 ? str_cat(" (", window, " steps)") : "",
+           ", compress ", config_.compress ? "on" : "off", "; data ", config_.data, ": ",
+           train_size(), " train / ", eval_indices_.size(), " eval; ", total_steps_, " steps");
+}
+
+void Trainer::assume_steady_state() {
+  for (AdamW::Slot& s : optimizer_->slots()) s.step = std::max<int64_t>(s.step, 1);
 }
 
 Trainer::~Trainer() = default;
@@ -299,24 +340,6 @@ double Trainer::lr_at(int64_t step) const {
   return config_.lr * std::max(0.0, double(total_steps_ - step) / double(decay));
 }
 
-std::vector<int64_t> Trainer::sample_indices(int64_t step, int64_t micro) const {
-  const int64_t n = static_cast<int64_t>(train_indices_.size());
-  // The global batch is split into grad_accum micro-batches, each split across the ranks.
-  const int64_t micro_batch = config_.batch / config_.grad_accum;
-  const int64_t local = micro_batch / comm_->size();
-  std::vector<int64_t> out;
-  out.reserve(local);
-  for (int64_t j = 0; j < local; ++j) {
-    const int64_t position = step * config_.batch + micro * micro_batch + comm_->rank() * local + j;
-    const int64_t epoch = position / n;
-    while (int64_t(epoch_orders_.size()) <= epoch) {
-      epoch_orders_.push_back(permutation(n, config_.seed * 1000003ull + epoch_orders_.size()));
-    }
-    out.push_back(train_indices_[epoch_orders_[epoch][position % n]]);
-  }
-  return out;
-}
-
 void Trainer::maybe_inject_fault(at::Tensor& loss) {
   if (fault_.rank != comm_->rank() || fault_.step != next_step_) return;
   log_warn("injecting fault '", fault_.kind, "' at step ", next_step_);
@@ -338,7 +361,37 @@ at::Tensor Trainer::compute_loss(const models::Batch& batch) {
   return at::cross_entropy_loss(out, batch.labels);
 }
 
-void Trainer::run_step() {
+namespace {
+
+// What every rank learns about a micro-batch's loss before any weight changes (note
+// [interruption] in common/interrupt.h for the stop signal).
+struct LossAgreement {
+  double mean_loss = 0.0;  // over the ranks
+  int bad_rank = -1;       // the highest rank whose loss is not finite, or -1
+  int stop_signal = 0;     // a stop signal any rank has received, or 0
+};
+
+// One small all-reduce per micro-batch: [loss, highest bad rank + 1, stop signal], summed for
+// the first and max-reduced for the others.
+LossAgreement agree_on_loss(comm::Communicator& comm, double loss, int pending_signal) {
+  const bool finite = std::isfinite(loss);
+  at::Tensor shared = at::tensor(
+      {finite ? loss : 0.0, finite ? 0.0 : double(comm.rank() + 1), double(pending_signal)},
+      at::kDouble);
+  if (comm.size() > 1) {
+    at::Tensor worst = shared.slice(0, 1, 3).clone();
+    at::Tensor sum = shared.slice(0, 0, 1).clone();
+    comm.all_reduce_max(worst);
+    comm.all_reduce_sum(sum);
+    shared = at::cat({sum / double(comm.size()), worst});
+  }
+  const auto a = shared.accessor<double, 1>();
+  return {a[0], int(a[1]) - 1, int(a[2])};
+}
+
+}  // namespace
+
+const StepRecord& Trainer::step() {
   const int64_t step = next_step_;
   const auto start = std::chrono::steady_clock::now();
   const int64_t control_before = coordinator_->control_bytes();
@@ -355,44 +408,57 @@ void Trainer::run_step() {
   }
   record.offload_bytes = optimizer_->place_state();
   record.resident_bytes = optimizer_->resident_state_bytes();
-  tracker_.begin_step(params, record.mask, comm_->rank(), comm_->size());
+  // The training dynamics only choose what to freeze: with nothing to freeze, no snapshots.
+  const std::vector<uint8_t> tracked =
+      config_.freeze_ratio > 0 ? record.mask : std::vector<uint8_t>(units_.size(), 0);
+  {
+    mem::LedgerScope scope(mem::Category::kDynamics);
+    tracker_.begin_step(params, tracked, comm_->rank(), comm_->size());
+  }
   memory_->reset_peak();
 
   double loss_sum = 0.0;
   for (int64_t micro = 0; micro < config_.grad_accum; ++micro) {
-    models::Batch batch = dataset_->get(sample_indices(step, micro)).to(device_);
-    at::Tensor loss = compute_loss(batch) / double(config_.grad_accum);
+    models::Batch batch;
+    {
+      mem::LedgerScope scope(mem::Category::kInputs);
+      batch = dataset_->get(sampler_.indices(step, micro, comm_->rank(), comm_->size()))
+                  .to(device_);
+    }
+    if (micro == 0) record.input_bytes = batch.nbytes();
+    at::Tensor loss;
+    {
+      mem::LedgerScope scope(mem::Category::kForward);
+      const int64_t before = memory_->current();
+      loss = compute_loss(batch) / double(config_.grad_accum);
+      if (micro == 0) record.saved_bytes = memory_->current() - before;
+    }
     maybe_inject_fault(loss);
-    // [mean loss over ranks, highest rank (+1) whose loss is not finite, a stop signal]: every
-    // rank learns of a bad loss anywhere before any weight changes, and all stop with the same
-    // message; a stop signal that reached any rank stops all after this step.
+    // Every rank learns of a bad loss anywhere before any weight changes, and all stop with the
+    // same message; a stop signal that reached any rank stops all after this step.
     const double value = loss.item<double>();
-    at::Tensor shared = at::tensor({std::isfinite(value) ? value : 0.0,
-                                    std::isfinite(value) ? 0.0 : double(comm_->rank() + 1),
-                                    double(pending_interrupt())},
-                                   at::kDouble);
-    if (comm_->size() > 1) {
-      at::Tensor worst = shared.slice(0, 1, 3).clone();
-      at::Tensor sum = shared.slice(0, 0, 1).clone();
-      comm_->all_reduce_max(worst);
-      comm_->all_reduce_sum(sum);
-      shared = at::cat({sum / double(comm_->size()), worst});
-    }
-    stop_signal_ = std::max(stop_signal_, int(shared[2].item<double>()));
-    const int64_t bad_rank = int64_t(shared[1].item<double>()) - 1;
-    if (bad_rank >= 0) {
+    const LossAgreement agreed = agree_on_loss(*comm_, value, pending_interrupt());
+    stop_signal_ = std::max(stop_signal_, agreed.stop_signal);
+    if (agreed.bad_rank >= 0) {
       optimizer_->release_grads();
-      throw Error(str_cat("non-finite loss (", bad_rank == comm_->rank() ? value : std::nan(""),
-                          ") on rank ", bad_rank, " at step ", step, ", micro-batch ", micro,
-                          "; the run stopped before changing any weight. ",
-                          last_checkpoint_step_ >= 0
-                              ? str_cat("The last checkpoint (", last_checkpoint_path_, ", step ",
-                                        last_checkpoint_step_, ") is intact; ")
-                              : std::string("No checkpoint was written; "),
-                          "lower lr (", config_.lr, ") or raise warmup_steps"));
+      throw Error(str_cat(
+          "non-finite loss (", agreed.bad_rank == comm_->rank() ? value : std::nan(""),
+          ") on rank ", agreed.bad_rank, " at step ", step, ", micro-batch ", micro,
+          "; the run stopped before changing any weight. ",
+          last_checkpoint_step_ >= 0
+              ? str_cat("The last checkpoint (", last_checkpoint_path_, ", step ",
+                        last_checkpoint_step_, ") is intact; ")
+              : std::string("No checkpoint was written; "),
+          "lower lr (", config_.lr, ") or raise warmup_steps"));
     }
-    loss.backward();
-    loss_sum += shared[0].item<double>();
+    {
+      mem::LedgerScope scope(mem::Category::kBackward);
+      loss.backward();
+    }
+    loss_sum += agreed.mean_loss;
+  }
+  for (const at::Tensor& p : all_params_) {
+    if (p.grad().defined()) record.grad_bytes += p.grad().nbytes();
   }
   coord::UnitReport report;
   report.local_grad_sq.assign(units_.size(), 0.0);
@@ -413,8 +479,12 @@ void Trainer::run_step() {
     grad_sq(global_grad_sq);
   }
   record.lr = lr_at(step);
-  optimizer_->step(record.lr);
+  {
+    mem::LedgerScope scope(mem::Category::kStep);
+    optimizer_->step(record.lr);
+  }
   optimizer_->release_grads();
+  mem::note_gradient_bytes(-record.grad_bytes);
   report.partials = tracker_.end_step_partial(params);
   const auto report_start = std::chrono::steady_clock::now();
   const double diversity = coordinator_->report(record.mask, report, global_grad_sq, record.lr);
@@ -423,9 +493,11 @@ void Trainer::run_step() {
   record.control_bytes = coordinator_->control_bytes() - control_before;
   record.loss = loss_sum;
   record.peak_bytes = memory_->peak();
+  record.peak = mem::snapshot();  // what was alive at the peak (CPU)
   record.seconds = since(start);
   records_.push_back(std::move(record));
   next_step_ = step + 1;
+  return records_.back();
 }
 
 EvalResult Trainer::evaluate() {
@@ -473,7 +545,7 @@ TrainSummary Trainer::run() {
   int64_t window_steps = 0;
   while (next_step_ < end) {
     try {
-      run_step();
+      step();
     } catch (const comm::CollectiveTimeout& e) {
       throw comm::CollectiveTimeout(str_cat("at step ", next_step_, ": ", e.what()));
     }
@@ -586,142 +658,11 @@ void Trainer::stop_for_signal(int signal) {
   throw Interrupted(signal, message);
 }
 
-// Note [metrics file]:
-//   /units/names          (t) strings
-//   /steps/trainable_mask (steps, t) uint8, 1 where the unit trained
-//   /steps/<column>       (steps) one per entry of kDoubleColumns (float64) and kIntColumns
-//                         (int64) below: rank 0's StepRecord fields (trainer.h)
-//   /world_size           int
-//   /eval/step            (evals) int64: the steps after which the evaluations ran (mid-run
-//                         eval_every ones and the final one)
-//   /eval/<metric>        (evals) float64, each metric the task reports (EvalResult::metrics)
-//   /eval/examples        (evals) int64
-// Rewritten atomically at every checkpoint and at the end; row i is step i. A resumed run reads
-// the rows before its checkpoint back through the same tables, so no column is lost.
-namespace {
-
-struct DoubleColumn {
-  const char* path;
-  double StepRecord::*field;
-};
-struct IntColumn {
-  const char* path;
-  int64_t StepRecord::*field;
-};
-constexpr DoubleColumn kDoubleColumns[] = {
-    {"/steps/loss", &StepRecord::loss},
-    {"/steps/lr", &StepRecord::lr},
-    {"/steps/seconds", &StepRecord::seconds},
-    {"/steps/grad_diversity", &StepRecord::grad_diversity},
-    {"/steps/comm_seconds", &StepRecord::comm_seconds},
-    {"/steps/coord_seconds", &StepRecord::coord_seconds},
-};
-constexpr IntColumn kIntColumns[] = {
-    {"/steps/comm_bytes", &StepRecord::comm_bytes},
-    {"/steps/peak_bytes", &StepRecord::peak_bytes},
-    {"/steps/control_bytes", &StepRecord::control_bytes},
-    {"/steps/offload_bytes", &StepRecord::offload_bytes},
-    {"/steps/resident_bytes", &StepRecord::resident_bytes},
-};
-
-}  // namespace
-
 void Trainer::write_metrics() const {
   if (config_.metrics.empty() || records_.empty()) return;
-  const int64_t n = int64_t(records_.size()), t = int64_t(units_.size());
-  at::Tensor mask = at::empty({n, t}, at::kByte);
-  for (int64_t i = 0; i < n; ++i) {
-    std::memcpy(mask[i].data_ptr<uint8_t>(), records_[size_t(i)].mask.data(), size_t(t));
-  }
   std::vector<std::string> names;
   for (const auto& u : units_) names.push_back(u.name);
-  h5::write_atomically(config_.metrics, [&](h5::File& f) {
-    f.set_kind("metrics file");
-    f.write_strings("/units/names", names);
-    f.write_tensor("/steps/trainable_mask", mask);
-    for (const DoubleColumn& c : kDoubleColumns) {
-      at::Tensor column = at::empty({n}, at::kDouble);
-      for (int64_t i = 0; i < n; ++i) column.data_ptr<double>()[i] = records_[size_t(i)].*c.field;
-      f.write_tensor(c.path, column);
-    }
-    for (const IntColumn& c : kIntColumns) {
-      at::Tensor column = at::empty({n}, at::kLong);
-      for (int64_t i = 0; i < n; ++i) column.data_ptr<int64_t>()[i] = records_[size_t(i)].*c.field;
-      f.write_tensor(c.path, column);
-    }
-    f.write_int("/world_size", comm_->size());
-    if (evaluations_.empty()) return;
-    const int64_t evals = int64_t(evaluations_.size());
-    at::Tensor steps = at::empty({evals}, at::kLong), examples = at::empty({evals}, at::kLong);
-    std::map<std::string, at::Tensor> columns;
-    for (int64_t i = 0; i < evals; ++i) {
-      const auto& [step, e] = evaluations_[size_t(i)];
-      steps[i] = step;
-      examples[i] = e.examples;
-      for (const auto& [name, value] : e.metrics()) {
-        if (!columns.count(name)) columns[name] = at::empty({evals}, at::kDouble);
-        columns[name][i] = value;
-      }
-    }
-    f.write_tensor("/eval/step", steps);
-    f.write_tensor("/eval/examples", examples);
-    for (const auto& [name, column] : columns) f.write_tensor("/eval/" + name, column);
-  });
-}
-
-// On resume, the metrics of the steps before the checkpoint come from the metrics file.
-void Trainer::load_metrics_prefix() {
-  if (config_.metrics.empty() || !std::filesystem::exists(config_.metrics)) return;
-  h5::File f = h5::File::open(config_.metrics);
-  f.set_kind("metrics file");
-  const at::Tensor mask = f.read_tensor("/steps/trainable_mask").contiguous();
-  const int64_t n = std::min<int64_t>(mask.size(0), next_step_);
-  records_.assign(size_t(n), StepRecord{});
-  for (int64_t i = 0; i < n; ++i) {
-    const uint8_t* row = mask[i].data_ptr<uint8_t>();
-    records_[size_t(i)].mask.assign(row, row + mask.size(1));
-  }
-  std::vector<std::string> absent;  // columns a file of an older slimfit lacks
-  auto read = [&](const char* path, at::ScalarType type) {
-    if (!f.exists(path)) {
-      absent.push_back(path);
-      return at::Tensor();
-    }
-    const at::Tensor column = f.read_tensor(path).to(type).contiguous();
-    SLIMFIT_CHECK(column.numel() >= n, "metrics file ", config_.metrics, ": ", path, " has ",
-                  column.numel(), " rows but /steps/trainable_mask has ", mask.size(0));
-    return column;
-  };
-  for (const DoubleColumn& c : kDoubleColumns) {
-    const at::Tensor column = read(c.path, at::kDouble);
-    for (int64_t i = 0; column.defined() && i < n; ++i)
-      records_[size_t(i)].*c.field = column.data_ptr<double>()[i];
-  }
-  for (const IntColumn& c : kIntColumns) {
-    const at::Tensor column = read(c.path, at::kLong);
-    for (int64_t i = 0; column.defined() && i < n; ++i)
-      records_[size_t(i)].*c.field = column.data_ptr<int64_t>()[i];
-  }
-  if (!absent.empty())
-    log_warn("metrics file ", config_.metrics, " lacks ", join_first(absent, 8),
-             "; those steps keep default values");
-  // The evaluations before the checkpoint, so the best so far and patience carry on.
-  if (!f.exists("/eval/step")) return;
-  const at::Tensor steps = f.read_tensor("/eval/step").to(at::kLong);
-  const at::Tensor examples = f.read_tensor("/eval/examples").to(at::kLong);
-  const bool regression = dataset_->is_regression();
-  for (int64_t i = 0; i < steps.numel(); ++i) {
-    if (steps[i].item<int64_t>() > next_step_) break;
-    std::map<std::string, double> values;
-    EvalResult names;
-    names.regression = regression;
-    for (const auto& [name, unused] : names.metrics()) {
-      values[name] = f.read_tensor("/eval/" + name)[i].item<double>();
-    }
-    track(steps[i].item<int64_t>(),
-          EvalResult::from_metrics(values, regression, examples[i].item<int64_t>()),
-          /*resumed=*/true);
-  }
+  write_metrics_file(config_.metrics, names, records_, evaluations_, comm_->size());
 }
 
 }  // namespace slimfit::train

@@ -25,6 +25,9 @@
 #include "train/adamw.h"
 #include "train/config.h"
 #include "train/evaluation.h"
+#include "train/metrics_file.h"
+#include "train/model_spec.h"
+#include "train/sampler.h"
 
 namespace slimfit::data {
 class Dataset;
@@ -60,22 +63,6 @@ struct TrainSummary {
 };
 nlohmann::json to_json(const TrainSummary& summary);
 
-// Per-step records, written to the metrics file (layout in trainer.cpp, note [metrics file]).
-struct StepRecord {
-  double loss = 0.0;
-  double lr = 0.0;
-  std::vector<uint8_t> mask;
-  int64_t comm_bytes = 0;       // gradient bytes all-reduced by this rank
-  int64_t control_bytes = 0;    // coordinator traffic (masks, statistics, losses)
-  double grad_diversity = 1.0;  // note [coordinator rule]
-  int64_t peak_bytes = 0;
-  double seconds = 0.0;
-  double comm_seconds = 0.0;   // in the gradient all-reduce
-  double coord_seconds = 0.0;  // in the coordinator: mask decision, check, statistics
-  int64_t offload_bytes = 0;   // optimizer state moved host <-> device (note [optimizer offload])
-  int64_t resident_bytes = 0;  // optimizer state kept next to the weights this step
-};
-
 class Trainer {
  public:
   // `comm` may be null: then one is made from config.backend (a single process unless launched
@@ -86,14 +73,22 @@ class Trainer {
   // Runs to `steps` (or stop_after), then evaluates; throws slimfit::Error on failure.
   TrainSummary run();
   EvalResult evaluate();
+  // One optimizer step, the one run() repeats; returns its record.
+  const StepRecord& step();
+  // Counts every unit as having trained once (its AdamW slot has taken a step), so that with
+  // frozen_update=coast the next step is a steady-state one in which every frozen unit coasts.
+  // A run reaches that state once each unit has had its turn; `slimfit memory` measures it.
+  void assume_steady_state();
 
   int64_t total_steps() const { return total_steps_; }
   int64_t next_step() const { return next_step_; }
-  int64_t train_size() const { return static_cast<int64_t>(train_indices_.size()); }
+  int64_t train_size() const { return sampler_.size(); }
   int64_t eval_size() const { return static_cast<int64_t>(eval_indices_.size()); }
   models::ClassifierImpl& model() { return *model_; }
   const std::vector<sched::Unit>& units() const { return units_; }
   const sched::IlsScheduler& scheduler() const { return *scheduler_; }
+  const AdamW& optimizer() const { return *optimizer_; }
+  const data::Dataset& dataset() const { return *dataset_; }
   const std::vector<StepRecord>& records() const { return records_; }
   const TrainConfig& config() const { return config_; }
   comm::Communicator& communicator() { return *comm_; }
@@ -104,8 +99,16 @@ class Trainer {
   virtual at::Tensor compute_loss(const models::Batch& batch);
 
  private:
-  void run_step();
-  std::vector<int64_t> sample_indices(int64_t step, int64_t micro) const;
+  // The constructor's parts, in the order it calls them.
+  void connect(comm::Communicator* comm);  // communicator, device, fault, output paths
+  ModelSpec open_data();                   // the data sets, and the model config they imply
+  void build_model(const ModelSpec& spec);
+  void split_data();  // held-out split, sampler, total steps
+  void build_scheduler();
+  void build_optimizer();
+  void resume();
+  void log_plan(const ModelSpec& spec) const;
+
   void save();
   // Writes a checkpoint of the current state to `path` (rank 0; every rank must call it).
   void write_checkpoint(const std::string& path);
@@ -116,7 +119,6 @@ class Trainer {
   bool track(int64_t step, const EvalResult& e, bool resumed);
   std::string best_metric() const;
   void write_metrics() const;
-  void load_metrics_prefix();
 
   void prepare_outputs();
   // Ends the run after a stop signal (note [interruption] in common/interrupt.h): checkpoint,
@@ -143,7 +145,8 @@ class Trainer {
   models::Classifier model_;
   std::shared_ptr<data::Dataset> dataset_;
   std::shared_ptr<data::Dataset> eval_dataset_;  // dataset_ unless eval_data= is set
-  std::vector<int64_t> train_indices_, eval_indices_;
+  std::vector<int64_t> eval_indices_;
+  EpochSampler sampler_;
   std::vector<sched::Unit> units_;
   std::vector<at::Tensor> all_params_;
   std::unique_ptr<AdamW> optimizer_;
@@ -151,7 +154,7 @@ class Trainer {
   sched::DynamicsTracker tracker_;
   std::vector<StepRecord> records_;
   // The evaluations so far (mid-run and final): the step after which each ran, and its result.
-  std::vector<std::pair<int64_t, EvalResult>> evaluations_;
+  std::vector<Evaluation> evaluations_;
   int64_t best_step_ = -1;  // save_best: the step of the best evaluation so far
   double best_value_ = 0.0;
   int64_t evals_since_best_ = 0;  // patience
@@ -161,7 +164,6 @@ class Trainer {
   std::string last_checkpoint_path_;  // the file that holds last_checkpoint_step_
   int stop_signal_ = 0;               // a stop signal any rank received, agreed in run_step
   FileLock checkpoint_lock_, best_lock_;
-  mutable std::vector<std::vector<int64_t>> epoch_orders_;
 };
 
 }  // namespace slimfit::train

@@ -7,7 +7,9 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "ckpt/h5.h"
 #include "common/error.h"
+#include "common/strings.h"
 #include "mem/ledger.h"
 #include "models/config.h"
 #include "models/model.h"
@@ -120,11 +122,11 @@ int64_t bert_param_count(const slimfit::models::ModelConfig& c) {
 
 TEST_F(MemoryTest, TrainingStepBreakdownExplainsPeak) {
   slimfit::train::StepMemoryOptions o;
-  o.model = "bert-tiny";
-  o.batch = 8;
-  o.seq = 128;
-  o.freeze_ratio = 0.0;
-  o.compress = false;
+  o.config.model = "bert-tiny";
+  o.config.batch = 8;
+  o.config.seq_len = 128;
+  o.config.freeze_ratio = 0.0;
+  o.config.compress = false;
   const auto r = slimfit::train::measure_training_step(o);
   const auto config = slimfit::models::builtin_config("bert-tiny");
   EXPECT_EQ(r.weights_bytes, bert_param_count(config) * kF);
@@ -134,8 +136,9 @@ TEST_F(MemoryTest, TrainingStepBreakdownExplainsPeak) {
   ASSERT_TRUE(r.has_breakdown);
   // The parts alive at the peak sum to the peak exactly ...
   EXPECT_EQ(r.peak_weights + r.peak_optimizer + r.peak_inputs + r.peak_activations +
-                r.peak_gradients + r.peak_workspace,
+                r.peak_gradients + r.peak_snapshots + r.peak_workspace,
             r.peak_bytes);
+  EXPECT_EQ(r.peak_snapshots, 0);  // nothing frozen: no training dynamics to track
   EXPECT_EQ(r.peak_weights, r.weights_bytes);
   EXPECT_EQ(r.peak_optimizer, r.optimizer_bytes);
   EXPECT_LE(r.peak_activations, r.activation_bytes);
@@ -152,18 +155,18 @@ TEST_F(MemoryTest, TrainingStepBreakdownExplainsPeak) {
 
 TEST_F(MemoryTest, FreezingReducesGradientsAndActivations) {
   slimfit::train::StepMemoryOptions o;
-  o.model = "bert-tiny";
-  o.batch = 4;
-  o.seq = 64;
-  o.compress = false;
-  o.budget = "units";
+  o.config.model = "bert-tiny";
+  o.config.batch = 4;
+  o.config.seq_len = 64;
+  o.config.compress = false;
+  o.config.budget = "units";
   const auto base = slimfit::train::measure_training_step(o);
   EXPECT_EQ(base.units_frozen, 0);
-  o.freeze_ratio = 0.9;
+  o.config.freeze_ratio = 0.9;
   const auto frozen = slimfit::train::measure_training_step(o);
   EXPECT_EQ(frozen.units_frozen, int64_t(0.9 * frozen.units_total));
-  o.budget = "mean";
-  o.freeze_ratio = 0.0;
+  o.config.budget = "mean";
+  o.config.freeze_ratio = 0.0;
   EXPECT_EQ(slimfit::train::measure_training_step(o).units_frozen, 0);  // r = 0: all train
   EXPECT_LT(frozen.grad_bytes, base.grad_bytes / 2);
   EXPECT_LT(frozen.activation_bytes, base.activation_bytes);
@@ -178,13 +181,13 @@ TEST_F(MemoryTest, FreezingReducesGradientsAndActivations) {
 TEST_F(MemoryTest, CoastingKeepsNoActivationsOrGradients) {
   for (int64_t batch : {1, 8}) {
     slimfit::train::StepMemoryOptions o;
-    o.model = "bert-tiny";
-    o.batch = batch;
-    o.seq = 64;
-    o.freeze_ratio = 0.9;
-    o.coast = false;
+    o.config.model = "bert-tiny";
+    o.config.batch = batch;
+    o.config.seq_len = 64;
+    o.config.freeze_ratio = 0.9;
+    o.config.frozen_update = "none";
     const auto none = slimfit::train::measure_training_step(o);
-    o.coast = true;
+    o.config.frozen_update = "coast";
     const auto coast = slimfit::train::measure_training_step(o);
     EXPECT_EQ(coast.activation_bytes, none.activation_bytes) << "batch " << batch;
     EXPECT_EQ(coast.grad_bytes, none.grad_bytes) << "batch " << batch;
@@ -255,13 +258,13 @@ TEST_F(MemoryTest, UnitCostModelMatchesTheSavedActivationsOfEachUnit) {
 // weights, optimizer state, gradients and saved activations grow by the same bytes per layer.
 TEST_F(MemoryTest, BytesAreLinearInTheNumberOfLayers) {
   slimfit::train::StepMemoryOptions o;
-  o.model = "bert-tiny";
-  o.batch = 2;
-  o.seq = 32;
-  o.compress = false;
+  o.config.model = "bert-tiny";
+  o.config.batch = 2;
+  o.config.seq_len = 32;
+  o.config.compress = false;
   std::vector<slimfit::train::StepMemoryReport> r;
   for (int64_t layers : {1, 2, 3}) {
-    o.layers = layers;
+    o.config.layers = layers;
     r.push_back(slimfit::train::measure_training_step(o));
     EXPECT_EQ(r.back().layers, layers);
   }
@@ -273,22 +276,22 @@ TEST_F(MemoryTest, BytesAreLinearInTheNumberOfLayers) {
   EXPECT_GT(r[1].activation_bytes, r[0].activation_bytes);
   EXPECT_EQ(r[2].activation_bytes - r[1].activation_bytes,
             r[1].activation_bytes - r[0].activation_bytes);
-  o.layers = -1;
+  o.config.layers = -1;
   EXPECT_THROW(slimfit::train::measure_training_step(o), slimfit::Error);
-  o.layers = 0;
-  o.image_size = 64;  // a BERT model has no image size
+  o.config.layers = 0;
+  o.config.image_size = 64;  // a BERT model has no image size
   EXPECT_THROW(slimfit::train::measure_training_step(o), slimfit::Error);
 }
 
 TEST_F(MemoryTest, RejectsBadOptions) {
   slimfit::train::StepMemoryOptions o;
-  o.model = "no-such-model";
+  o.config.model = "no-such-model";
   EXPECT_THROW(slimfit::train::measure_training_step(o), slimfit::Error);
-  o.model = "bert-tiny";
-  o.freeze_ratio = 1.5;
+  o.config.model = "bert-tiny";
+  o.config.freeze_ratio = 1.5;
   EXPECT_THROW(slimfit::train::measure_training_step(o), slimfit::Error);
-  o.freeze_ratio = 0.0;
-  o.batch = 0;
+  o.config.freeze_ratio = 0.0;
+  o.config.batch = 0;
   EXPECT_THROW(slimfit::train::measure_training_step(o), slimfit::Error);
 }
 
@@ -312,10 +315,77 @@ TEST(MemoryCli, PrintsTheJsonContract) {
 TEST(MemoryCli, BadInputExitsNonZeroWithMessage) {
   auto [rc, out] = run_slimfit("memory --model bert-tiny --batch banana");
   EXPECT_EQ(rc, 1);
-  EXPECT_NE(out.find("--batch expects an integer"), std::string::npos) << out;
+  EXPECT_NE(out.find("batch=banana is not an integer"), std::string::npos) << out;
   std::tie(rc, out) = run_slimfit("memory --modle bert-tiny");
   EXPECT_EQ(rc, 1);
   EXPECT_NE(out.find("unknown option --modle"), std::string::npos) << out;
+}
+
+// train's grammar: key=value with train's names; the old flags measure the same step; a stray
+// word or a key memory does not use is an error, never a silently different measurement.
+TEST(MemoryCli, TakesTrainsKeysAndRefusesStrayWords) {
+  auto [rc, out] = run_slimfit("memory model=bert-tiny batch=2 seq_len=32 freeze_ratio=0.9 --json");
+  ASSERT_EQ(rc, 0) << out;
+  const auto keys = nlohmann::json::parse(out);
+  EXPECT_EQ(keys["freeze_ratio"].get<double>(), 0.9);
+  EXPECT_GT(keys["units_frozen"].get<int64_t>(), 0);
+  std::tie(rc, out) =
+      run_slimfit("memory --model bert-tiny --batch 2 --seq 32 --freeze-ratio 0.9 --json");
+  ASSERT_EQ(rc, 0) << out;
+  const auto flags = nlohmann::json::parse(out);
+  for (const char* key : {"units_frozen", "grad_bytes", "activation_bytes", "peak_bytes"}) {
+    EXPECT_EQ(flags[key], keys[key]) << key;
+  }
+  std::tie(rc, out) = run_slimfit("memory model=bert-tiny freeze_ratio 0.9");
+  EXPECT_EQ(rc, 1);
+  EXPECT_NE(out.find("expected key=value, got 'freeze_ratio'"), std::string::npos) << out;
+  std::tie(rc, out) = run_slimfit("memory model=bert-tiny data=synthetic");
+  EXPECT_EQ(rc, 1);
+  EXPECT_NE(out.find("memory has no key 'data'"), std::string::npos) << out;
+  std::tie(rc, out) = run_slimfit("memory --help");
+  EXPECT_EQ(rc, 0);
+  EXPECT_NE(out.find("freeze_ratio = 0\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("model = bert-base\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("time_steps = 0\n"), std::string::npos) << out;
+  std::tie(rc, out) = run_slimfit("train --help");
+  EXPECT_EQ(rc, 0);
+  EXPECT_NE(out.find("collective_timeout = 600\n      seconds a collective waits"),
+            std::string::npos)
+      << out;
+}
+
+// One step for every command: `memory` runs the trainer's own step, so it reports the peak that
+// `train` records for its first step, to the byte, for the baseline and for SlimFit with and
+// without coasting (steady=false: a run's first step, in which no unit coasts yet).
+TEST(MemoryCli, ReportsThePeakTrainRecordsForTheSameStep) {
+  const std::string dir = ::testing::TempDir();
+  const std::string shape = "model=bert-tiny batch=8 seq_len=32 seed=3";
+  for (const std::string method :
+       {"freeze_ratio=0 compress=false", "freeze_ratio=0.8 frozen_update=none",
+        "freeze_ratio=0.8 frozen_update=coast"}) {
+    auto [rc, out] = run_slimfit(slimfit::str_cat("memory ", shape, " ", method, " steady=false --json"));
+    ASSERT_EQ(rc, 0) << out;
+    const auto memory = nlohmann::json::parse(out);
+    const std::string metrics = dir + "/one_step_metrics.h5";
+    std::remove(metrics.c_str());
+    std::tie(rc, out) =
+        run_slimfit(slimfit::str_cat("train ", shape, " ", method, " data=synthetic:8 eval_fraction=0 ",
+                            "steps=1 metrics=", metrics, " --summary ", dir, "/one_step.json"));
+    ASSERT_EQ(rc, 0) << out;
+    slimfit::h5::File f = slimfit::h5::File::open(metrics);
+    EXPECT_EQ(f.read_tensor("/steps/peak_bytes")[0].item<int64_t>(),
+              memory["peak_bytes"].get<int64_t>())
+        << method;
+    EXPECT_EQ(f.read_tensor("/steps/saved_bytes")[0].item<int64_t>(),
+              memory["activation_bytes"].get<int64_t>())
+        << method;
+    EXPECT_EQ(f.read_tensor("/steps/grad_bytes")[0].item<int64_t>(),
+              memory["grad_bytes"].get<int64_t>())
+        << method;
+    const at::Tensor mask = f.read_tensor("/steps/trainable_mask")[0];
+    EXPECT_EQ(mask.numel() - mask.sum().item<int64_t>(), memory["units_frozen"].get<int64_t>())
+        << method;
+  }
 }
 
 }  // namespace
@@ -334,14 +404,14 @@ TEST(SlimfitMemory, ActivationsAtLeastSixTimesSmallerThanBaseline) {
   slimfit::mem::install_counting_cpu_allocator();
   for (const char* model : {"bert-tiny", "vit-tiny"}) {
     slimfit::train::StepMemoryOptions o;
-    o.model = model;
-    o.batch = 8;
-    o.seq = 128;
-    o.compress = false;
+    o.config.model = model;
+    o.config.batch = 8;
+    o.config.seq_len = 128;
+    o.config.compress = false;
     const auto base = slimfit::train::measure_training_step(o);
-    o.compress = true;
-    o.freeze_ratio = 0.95;
-    o.budget = "units";
+    o.config.compress = true;
+    o.config.freeze_ratio = 0.95;
+    o.config.budget = "units";
     const auto slim = slimfit::train::measure_training_step(o);
     EXPECT_LE(6 * slim.activation_bytes, base.activation_bytes)
         << model << ": " << slim.activation_bytes << " vs baseline " << base.activation_bytes;
