@@ -232,6 +232,22 @@ const std::array<std::uint64_t, 256>& spread_table() {
   return t;
 }
 
+// For each kUnit block of x: codes(block, len, c) writes one code byte per element into c, then
+// emit(octet, w) gets the codes of each 8 elements as one little-endian word (0 past the end).
+template <typename T, typename Codes, typename Emit>
+void for_code_octets(const T* x, std::int64_t n, int threads, const Codes& codes,
+                     const Emit& emit) {
+  for_units(ceil_div(n, kUnit), kUnit, threads, [&](std::int64_t u0, std::int64_t u1) {
+    std::uint8_t c[kUnit + 8];
+    for (std::int64_t u = u0; u < u1; ++u) {
+      const std::int64_t first = u * kUnit, len = std::min(kUnit, n - first);
+      codes(x + first, len, c);
+      std::fill(c + len, c + len + 8, std::uint8_t{0});  // the padding codes of an odd tail
+      for (std::int64_t o = 0; 8 * o < len; ++o) emit(first / 8 + o, load8(c + 8 * o));
+    }
+  });
+}
+
 }  // namespace
 
 void quantize_pack(const void* x, Elem t, std::int64_t n, const QuantSpec& s, float* scales,
@@ -270,31 +286,25 @@ void gelu_code_pack(const void* x, Elem t, std::int64_t n, int bits, const GeluC
   const std::int64_t plane = ceil_div(n, 8), bytes2 = ceil_div(n, 4);
   dispatch(t, [&](auto tag) {
     using T = decltype(tag);
-    const T* xt = static_cast<const T*>(x);
-    for_units(ceil_div(n, kUnit), kUnit, threads, [&](std::int64_t u0, std::int64_t u1) {
-      std::uint8_t c[kUnit + 8];
-      for (std::int64_t u = u0; u < u1; ++u) {
-        const std::int64_t first = u * kUnit, len = std::min(kUnit, n - first);
-        if (bits == 2) {
-          gelu_codes<T, 3>(xt + first, len, table, c);
-        } else {
-          gelu_codes<T, 9>(xt + first, len, table, c);
-        }
-        std::fill(c + len, c + len + 8, std::uint8_t{0});  // padding codes of an odd tail
-        for (std::int64_t o = 0; 8 * o < len; ++o) {
-          const std::uint64_t w = load8(c + 8 * o);
-          const std::int64_t at = first / 8 + o;  // output octet
-          if (bits == 2) {
-            for (int h = 0; h < 2 && 2 * at + h < bytes2; ++h) {
-              const std::uint32_t q = static_cast<std::uint32_t>(w >> (32 * h));
-              out[2 * at + h] = static_cast<std::uint8_t>(q | (q >> 6) | (q >> 12) | (q >> 18));
-            }
-          } else {
-            for (int k = 0; k < 3; ++k) out[k * plane + at] = gather_bits(w, k);
-          }
-        }
+    const auto codes = [&](const T* xb, std::int64_t len, std::uint8_t* c) {
+      if (bits == 2) {
+        gelu_codes<T, 3>(xb, len, table, c);
+      } else {
+        gelu_codes<T, 9>(xb, len, table, c);
       }
-    });
+    };
+    for_code_octets(static_cast<const T*>(x), n, threads, codes,
+                    [&](std::int64_t at, std::uint64_t w) {
+                      if (bits == 2) {
+                        for (int h = 0; h < 2 && 2 * at + h < bytes2; ++h) {
+                          const auto q = static_cast<std::uint32_t>(w >> (32 * h));
+                          out[2 * at + h] =
+                              static_cast<std::uint8_t>(q | (q >> 6) | (q >> 12) | (q >> 18));
+                        }
+                      } else {
+                        for (int k = 0; k < 3; ++k) out[k * plane + at] = gather_bits(w, k);
+                      }
+                    });
   });
 }
 
@@ -346,16 +356,11 @@ void pack_mask_bits(const bool* mask, std::int64_t n, std::uint8_t* out, int thr
 void pack_nonzero_bits(const void* x, Elem t, std::int64_t n, std::uint8_t* out, int threads) {
   dispatch(t, [&](auto tag) {
     using T = decltype(tag);
-    const T* xt = static_cast<const T*>(x);
-    for_units(ceil_div(n, kUnit), kUnit, threads, [&](std::int64_t u0, std::int64_t u1) {
-      std::uint8_t c[kUnit + 8];
-      for (std::int64_t u = u0; u < u1; ++u) {
-        const std::int64_t first = u * kUnit, len = std::min(kUnit, n - first);
-        for (std::int64_t i = 0; i < len; ++i) c[i] = static_cast<float>(xt[first + i]) != 0.f;
-        std::fill(c + len, c + len + 8, std::uint8_t{0});
-        for (std::int64_t o = 0; 8 * o < len; ++o) out[first / 8 + o] = gather_bits(load8(c + 8 * o), 0);
-      }
-    });
+    const auto codes = [](const T* xb, std::int64_t len, std::uint8_t* c) {
+      for (std::int64_t i = 0; i < len; ++i) c[i] = static_cast<float>(xb[i]) != 0.f;
+    };
+    for_code_octets(static_cast<const T*>(x), n, threads, codes,
+                    [&](std::int64_t at, std::uint64_t w) { out[at] = gather_bits(w, 0); });
   });
 }
 
