@@ -109,6 +109,10 @@ report = {
     "command": "benchmarks/codec_speed.sh",
     "rows": rows,
 }
+la = [float(l["loadavg"].split()[0]) for a in arms for l in loads[a]]
+report["load_note"] = (f"1-minute load average before the runs: {min(la):.1f} to {max(la):.1f} "
+                       f"on {cores} cores (other processes listed under machine); the arms are "
+                       "interleaved so that load hits them alike, but single rounds stay noisy")
 json.dump(report, open(out, "w"), indent=2)
 open(out, "a").write("\n")
 print(f"| arm | warm step s (median of {rounds}) | runs | ratio to baseline (median) | per round |")
