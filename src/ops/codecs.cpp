@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "common/error.h"
+#include "ops/cpu/codec_loops.h"
 
 #if defined(SLIMFIT_WITH_TORCH_CUDA) && defined(SLIMFIT_WITH_CUDA_KERNELS)
 #include <c10/cuda/CUDAGuard.h>
@@ -58,14 +59,8 @@ std::int64_t row_len(at::IntArrayRef shape) { return shape.empty() ? 1 : shape.b
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 std::int64_t topk_k(std::int64_t h) { return h == 0 ? 0 : ceil_div(h, 10); }
 
-// Integer codecs share one description, used by both the ATen path and the kernels.
-struct IntSpec {
-  int mode;  // 0 fixed, 1 absmax, 2 prob256, 3 prob255, 4 probsqrt (= cuda::QuantMode)
-  int bits;
-  int qmin, qmax;
-  float mul;
-  std::int64_t group;  // absmax only; 0 = one row
-};
+// Integer codecs share one description, used by the ATen path, the CPU loops and the kernels.
+using IntSpec = cpu::QuantSpec;
 
 bool int_spec(Codec c, IntSpec* s) {
   switch (c) {
@@ -358,6 +353,88 @@ at::Tensor gelu_apply_chunked(const Packed& p, const at::Tensor& grad) {
   return out.view(grad.sizes());
 }
 
+// ---- CPU loops -----------------------------------------------------------------------------
+// One pass per tensor (ops/cpu/codec_loops.h); the ATen composition above stays as their
+// reference (set_cpu_codecs) and for devices without kernels.
+
+thread_local CpuCodecs tl_cpu_codecs = CpuCodecs::kLoops;
+
+bool use_loops(const at::Tensor& t) { return t.is_cpu() && tl_cpu_codecs == CpuCodecs::kLoops; }
+
+cpu::Elem loop_elem(at::ScalarType t) {
+  switch (t) {
+    case at::kHalf:
+      return cpu::Elem::kF16;
+    case at::kBFloat16:
+      return cpu::Elem::kBF16;
+    default:
+      return cpu::Elem::kF32;
+  }
+}
+
+cpu::GeluCode loop_table(Codec c) {
+  const GeluTable& t = gelu_table(c);
+  return {static_cast<int>(t.breaks.size()), t.breaks.data(), t.codes.data(), t.levels.data()};
+}
+
+Packed pack_int_loops(const at::Tensor& x, IntSpec s, Packed p) {
+  const std::int64_t n = x.numel();
+  if (s.mode == 1) s.group = group_of(s, x.sizes());
+  p.data = at::empty({s.bits == 8 ? n : ceil_div(n, 2)},
+                     x.options().dtype(s.bits == 8 && s.qmin < 0 ? at::kChar : at::kByte));
+  if (s.mode == 1) p.aux = at::empty({ceil_div(n, s.group)}, x.options().dtype(at::kFloat));
+  cpu::quantize_pack(x.data_ptr(), loop_elem(p.dtype), n, s,
+                     s.mode == 1 ? p.aux.data_ptr<float>() : nullptr,
+                     static_cast<std::uint8_t*>(p.data.data_ptr()), at::get_num_threads());
+  return p;
+}
+
+at::Tensor unpack_int_loops(const Packed& p, IntSpec s) {
+  if (s.mode == 1) s.group = group_of(s, p.shape);
+  const at::Tensor data = p.data.contiguous();
+  const at::Tensor aux = s.mode == 1 ? p.aux.contiguous() : at::Tensor();
+  at::Tensor y = at::empty(p.shape, data.options().dtype(p.dtype));
+  cpu::unpack_dequantize(static_cast<const std::uint8_t*>(data.data_ptr()),
+                         s.mode == 1 ? aux.data_ptr<float>() : nullptr, y.numel(), s,
+                         y.data_ptr(), loop_elem(p.dtype), at::get_num_threads());
+  return y;
+}
+
+at::Tensor pack_gelu_loops(const at::Tensor& x, Codec c) {
+  at::Tensor out =
+      at::empty({packed_bytes(c, x.sizes(), x.scalar_type())}, x.options().dtype(at::kByte));
+  cpu::gelu_code_pack(x.data_ptr(), loop_elem(x.scalar_type()), x.numel(),
+                      c == Codec::kGeluDeriv2 ? 2 : 3, loop_table(c), out.data_ptr<std::uint8_t>(),
+                      at::get_num_threads());
+  return out;
+}
+
+at::Tensor gelu_apply_loops(const Packed& p, const at::Tensor& grad) {
+  const at::Tensor data = p.data.contiguous();
+  at::Tensor out = at::empty(grad.sizes(), grad.options());
+  cpu::gelu_code_apply(data.data_ptr<std::uint8_t>(), grad.numel(),
+                       p.codec == Codec::kGeluDeriv2 ? 2 : 3, loop_table(p.codec),
+                       grad.data_ptr(), out.data_ptr(), loop_elem(grad.scalar_type()),
+                       at::get_num_threads());
+  return out;
+}
+
+at::Tensor pack_mask_loops(const at::Tensor& mask_in) {
+  const auto t = mask_in.scalar_type();
+  const bool floating = t == at::kFloat || t == at::kHalf || t == at::kBFloat16;
+  const at::Tensor mask = (floating || t == at::kBool ? mask_in : mask_in.to(at::kBool)).contiguous();
+  const std::int64_t n = mask.numel();
+  at::Tensor out = at::empty({ceil_div(n, 8)}, mask.options().dtype(at::kByte));
+  if (floating) {
+    cpu::pack_nonzero_bits(mask.data_ptr(), loop_elem(t), n, out.data_ptr<std::uint8_t>(),
+                           at::get_num_threads());
+  } else {
+    cpu::pack_mask_bits(mask.data_ptr<bool>(), n, out.data_ptr<std::uint8_t>(),
+                        at::get_num_threads());
+  }
+  return out;
+}
+
 // ---- CUDA kernels --------------------------------------------------------------------------
 
 #ifdef SLIMFIT_CODEC_CUDA
@@ -465,7 +542,7 @@ Packed pack(const at::Tensor& x_in, Codec codec) {
                  "gelu_code_pack");
 #endif
     } else {
-      p.data = pack_gelu_chunked(x, codec);
+      p.data = use_loops(x) ? pack_gelu_loops(x, codec) : pack_gelu_chunked(x, codec);
     }
     return p;
   }
@@ -487,8 +564,11 @@ Packed pack(const at::Tensor& x_in, Codec codec) {
 #endif
     return p;
   }
+  if (use_loops(x)) return pack_int_loops(x, s, std::move(p));
   return pack_int_chunked(x, s, std::move(p));
 }
+
+CpuCodecs set_cpu_codecs(CpuCodecs path) { return std::exchange(tl_cpu_codecs, path); }
 
 std::int64_t set_aten_pack_chunk(std::int64_t elements) {
   SLIMFIT_CHECK(elements > 0, "set_aten_pack_chunk: chunk must be positive, got ", elements);
@@ -520,6 +600,7 @@ at::Tensor unpack(const Packed& p) {
     return y;
 #endif
   }
+  if (use_loops(p.data)) return unpack_int_loops(p, s);
   return unpack_int_chunked(p, s);
 }
 
@@ -539,10 +620,12 @@ at::Tensor gelu_grad_from_code(const Packed& p, const at::Tensor& grad_in) {
     return out;
 #endif
   }
+  if (use_loops(grad)) return gelu_apply_loops(p, grad);
   return gelu_apply_chunked(p, grad);
 }
 
 at::Tensor pack_mask_bits(const at::Tensor& mask_in) {
+  if (use_loops(mask_in)) return pack_mask_loops(mask_in);
   at::Tensor mask = mask_in.to(at::kBool).contiguous();
   if (use_kernels(mask)) {
 #ifdef SLIMFIT_CODEC_CUDA
@@ -570,7 +653,26 @@ at::Tensor unpack_mask_bits(const at::Tensor& bits, at::IntArrayRef shape) {
     return out;
 #endif
   }
+  if (use_loops(bits)) {
+    const at::Tensor in = bits.contiguous();
+    at::Tensor out = at::empty(shape, in.options().dtype(at::kBool));
+    cpu::unpack_mask_bits(in.data_ptr<std::uint8_t>(), n, out.data_ptr<bool>(),
+                          at::get_num_threads());
+    return out;
+  }
   return unpack_groups(bits, n, 1).to(at::kBool).view(shape);
+}
+
+at::Tensor scale_by_mask_bits(const at::Tensor& grad_in, const at::Tensor& bits,
+                              float keep_scale) {
+  SLIMFIT_CHECK(grad_in.is_cpu() && grad_in.scalar_type() == at::kFloat && bits.is_cpu(),
+                "scale_by_mask_bits: expected a float32 CPU gradient and CPU bits, got ",
+                grad_in.scalar_type(), " on ", grad_in.device(), " and bits on ", bits.device());
+  const at::Tensor grad = grad_in.contiguous(), in = bits.contiguous();
+  at::Tensor out = at::empty(grad.sizes(), grad.options());
+  cpu::mask_bits_scale(in.data_ptr<std::uint8_t>(), grad.numel(), keep_scale,
+                       grad.data_ptr<float>(), out.data_ptr<float>(), at::get_num_threads());
+  return out;
 }
 
 std::vector<float> gelu_derivative_levels(Codec codec) {

@@ -1,7 +1,8 @@
 // Codecs for the activations SlimFit keeps for backward: quantize or prune on the forward pass,
-// restore on the backward pass. Depends only on ATen; CUDA tensors go to the fused kernels in
-// ops/cuda/ when the libtorch has CUDA (SLIMFIT_WITH_TORCH_CUDA) and the kernels were built
-// (SLIMFIT_WITH_CUDA_KERNELS); otherwise the ATen ops below run on any device.
+// restore on the backward pass. CPU tensors go to the single-pass OpenMP loops of
+// ops/cpu/codec_loops.h; CUDA tensors go to the fused kernels in ops/cuda/ when the libtorch has
+// CUDA (SLIMFIT_WITH_TORCH_CUDA) and the kernels were built (SLIMFIT_WITH_CUDA_KERNELS);
+// otherwise a composition of ATen ops runs on any device. All three give the same bytes.
 //
 // Note [codec formats]. A packed tensor is `data` (+ `aux`) plus the original shape and dtype.
 // All codes are over the flattened, contiguous tensor; "row" = the last dimension.
@@ -59,9 +60,17 @@ std::int64_t packed_bytes(Codec codec, at::IntArrayRef shape, at::ScalarType dty
 // bytes do not depend on it (note [ATen chunking] in codecs.cpp). Returns the previous value.
 std::int64_t set_aten_pack_chunk(std::int64_t elements);
 
-// Boolean mask <-> 1 bit per element (element j of byte i at bit j), ceil(n/8) bytes.
+// Which implementation packs CPU tensors, this thread: the single-pass loops (the default) or the
+// ATen composition, kept as their reference for the tests. Returns the previous value.
+enum class CpuCodecs { kLoops, kAten };
+CpuCodecs set_cpu_codecs(CpuCodecs path);
+
+// Boolean mask (any dtype; x != 0) <-> 1 bit per element (element j of byte i at bit j), ceil(n/8) bytes.
 at::Tensor pack_mask_bits(const at::Tensor& mask);
 at::Tensor unpack_mask_bits(const at::Tensor& bits, at::IntArrayRef shape);
+// grad * (bit i ? keep_scale : 0), one pass: the dropout backward's grad * noise with the noise
+// rebuilt from its bits (fp32 CPU only; keep_scale = 1.0f / float(1 - p) as the noise holds it).
+at::Tensor scale_by_mask_bits(const at::Tensor& grad, const at::Tensor& bits, float keep_scale);
 
 // The Lloyd-Max levels of gelu'(x) for kGeluDeriv2 (4) or kGeluDeriv3 (8), for documentation
 // and tests.

@@ -182,12 +182,16 @@ DropoutState dropout_forward(const at::Tensor& x, double p) {
   at::Tensor noise = at::empty_like(x).bernoulli_(1 - p);
   noise.div_(1 - p);
   at::Tensor out = x.mul(noise);
-  return {out, pack_mask_bits(noise != 0)};
+  return {out, pack_mask_bits(noise)};  // bits of noise != 0
 }
 
 // grad * noise, as the plain op's backward computes it.
 at::Tensor dropout_backward(const at::Tensor& grad, const at::Tensor& bits, double p,
                             at::ScalarType dtype) {
+  if (grad.is_cpu() && grad.scalar_type() == at::kFloat && dtype == at::kFloat) {
+    // One pass; noise = mask.to(float) / float(1 - p) holds exactly this value where kept.
+    return scale_by_mask_bits(grad, bits, 1.0f / static_cast<float>(1.0 - p));
+  }
   const at::Tensor mask = unpack_mask_bits(bits, grad.sizes());
   if (fused_dropout(grad, p)) return at::native_dropout_backward(grad, mask, 1.0 / (1.0 - p));
   at::Tensor noise = mask.to(dtype);

@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
@@ -203,6 +206,7 @@ TEST(Codecs, NamesRoundTripAndUnknownNameThrows) {
 // chunk size. Odd element counts, rows that straddle chunks and a chunk smaller than a row.
 TEST(Codecs, ChunkedAtenPackingIsByteIdentical) {
   torch::manual_seed(11);
+  const ops::CpuCodecs path = ops::set_cpu_codecs(ops::CpuCodecs::kAten);
   for (int i = 0; i <= static_cast<int>(Codec::kGeluDeriv3); ++i) {
     const auto c = static_cast<Codec>(i);
     if (c == Codec::kLossless || c == Codec::kTopK10) continue;
@@ -234,7 +238,197 @@ TEST(Codecs, ChunkedAtenPackingIsByteIdentical) {
       ops::set_aten_pack_chunk(before);
     }
   }
+  ops::set_cpu_codecs(path);
   EXPECT_THROW(ops::set_aten_pack_chunk(0), slimfit::Error);
+}
+
+// ---- CPU loops against the ATen composition ----------------------------------------------------
+// The single-pass loops (ops/cpu/codec_loops.h) must give the ATen composition's bytes and values
+// exactly, at 1 and 2 threads, for every integer and GELU code and every float dtype: odd counts
+// and rows, rows of 1, an all-zero row, NaN (both signs), ±inf and -0 (note [codec NaN]),
+// non-contiguous inputs, and sizes above the threshold where the loops go parallel.
+
+// Bitwise equality, with NaN equal to NaN whatever its payload (ATen's own bf16 conversions
+// differ there between their vector and scalar paths).
+bool same_values(const at::Tensor& a, const at::Tensor& b) {
+  if (a.sizes() != b.sizes() || a.scalar_type() != b.scalar_type()) return false;
+  const at::Tensor af = a.to(at::kFloat), bf = b.to(at::kFloat);
+  if (!at::equal(af.isnan(), bf.isnan())) return false;
+  const at::Tensor ai = af.masked_fill(af.isnan(), 0).view(at::kInt);
+  const at::Tensor bi = bf.masked_fill(bf.isnan(), 0).view(at::kInt);
+  return at::equal(ai, bi);  // also tells -0 from +0
+}
+
+struct Coded {
+  ops::Packed packed;
+  at::Tensor decoded;  // unpack(), or gelu_grad_from_code(grad)
+};
+
+Coded code_with(ops::CpuCodecs path, const at::Tensor& x, Codec c, const at::Tensor& grad) {
+  const ops::CpuCodecs before = ops::set_cpu_codecs(path);
+  Coded r;
+  r.packed = ops::pack(x, c);
+  const bool gelu = c == Codec::kGeluDeriv2 || c == Codec::kGeluDeriv3;
+  r.decoded = gelu ? ops::gelu_grad_from_code(r.packed, grad) : ops::unpack(r.packed);
+  ops::set_cpu_codecs(before);
+  return r;
+}
+
+// randn (softmax rows for the probability codes) with an all-zero row and special values.
+at::Tensor codec_input(const std::vector<int64_t>& shape, Codec c, at::ScalarType dtype) {
+  const bool probs = std::string(ops::codec_name(c)).rfind("uint8_prob", 0) == 0;
+  at::Tensor x = torch::randn(shape) * 3;
+  if (probs) x = x.softmax(-1);
+  at::Tensor flat = x.view({-1});
+  const int64_t n = flat.numel();
+  if (shape.size() > 1 && shape[0] > 1) x.select(0, 1).zero_();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<std::pair<int64_t, float>> specials = {
+      {n / 7, nan}, {n / 5, -nan}, {n / 3, inf}, {n / 2, -inf}, {n - 1, -0.f}, {n / 11, -0.25f}};
+  if (n > 64) {
+    for (auto [i, v] : specials) flat[i] = v;
+  }
+  return x.to(dtype);
+}
+
+TEST(Codecs, CpuLoopsMatchAtenByteForByteAtOneAndTwoThreads) {
+  const std::vector<std::vector<int64_t>> shapes = {
+      {3, 5, 67}, {5, 1001}, {40, 1031}, {6, 3, 1}, {0, 7}, {2, 64, 384}};
+  const int threads = at::get_num_threads();
+  for (int i = 0; i <= static_cast<int>(Codec::kGeluDeriv3); ++i) {
+    const auto c = static_cast<Codec>(i);
+    if (c == Codec::kLossless || c == Codec::kTopK10) continue;
+    for (const at::ScalarType dtype : {at::kFloat, at::kBFloat16, at::kHalf}) {
+      for (const auto& shape : shapes) {
+        torch::manual_seed(21 + i);
+        const at::Tensor x = codec_input(shape, c, dtype);
+        const at::Tensor grad = codec_input(shape, Codec::kInt8Row, dtype);
+        const std::string what = std::string(ops::codec_name(c)) + " " + c10::toString(dtype) +
+                                 " " + c10::str(x.sizes());
+        const Coded want = code_with(ops::CpuCodecs::kAten, x, c, grad);
+        for (int t : {1, 2}) {
+          at::set_num_threads(t);
+          const Coded got = code_with(ops::CpuCodecs::kLoops, x, c, grad);
+          EXPECT_TRUE(at::equal(got.packed.data, want.packed.data)) << what << ", threads " << t;
+          EXPECT_EQ(got.packed.data.scalar_type(), want.packed.data.scalar_type()) << what;
+          ASSERT_EQ(got.packed.aux.defined(), want.packed.aux.defined()) << what;
+          if (want.packed.aux.defined()) {  // NaN scales too: compare the bits
+            const at::Tensor diff = got.packed.aux.view(at::kInt) != want.packed.aux.view(at::kInt);
+            EXPECT_FALSE(diff.any().item<bool>())
+                << what << ", threads " << t << ": " << got.packed.aux.masked_select(diff).view(at::kInt)
+                << " vs " << want.packed.aux.masked_select(diff).view(at::kInt);
+          }
+          EXPECT_TRUE(same_values(got.decoded, want.decoded)) << what << " decode, threads " << t;
+        }
+        at::set_num_threads(threads);
+      }
+    }
+  }
+  // A non-contiguous input packs as its contiguous copy.
+  const at::Tensor x = torch::randn({129, 67}).t();
+  for (Codec c : {Codec::kInt8Row, Codec::kInt4Row, Codec::kGeluDeriv3}) {
+    const Coded want = code_with(ops::CpuCodecs::kAten, x, c, x);
+    const Coded got = code_with(ops::CpuCodecs::kLoops, x, c, x);
+    EXPECT_TRUE(at::equal(got.packed.data, want.packed.data)) << ops::codec_name(c);
+    EXPECT_TRUE(same_values(got.decoded, want.decoded)) << ops::codec_name(c);
+  }
+}
+
+TEST(Codecs, CpuMaskBitsMatchAtenAndDropoutNoise) {
+  const int threads = at::get_num_threads();
+  torch::manual_seed(5);
+  for (int64_t n : {int64_t{1}, int64_t{105}, int64_t{70001}}) {
+    at::Tensor noise = at::empty({n}).bernoulli_(0.9).div_(0.9);
+    if (n > 100) {
+      noise[3] = std::numeric_limits<float>::quiet_NaN();  // to(bool): set
+      noise[4] = -0.f;                                      // to(bool): clear
+    }
+    const ops::CpuCodecs before = ops::set_cpu_codecs(ops::CpuCodecs::kAten);
+    const at::Tensor want = ops::pack_mask_bits(noise.to(at::kBool));
+    ops::set_cpu_codecs(before);
+    for (int t : {1, 2}) {
+      at::set_num_threads(t);
+      for (const at::ScalarType dtype : {at::kFloat, at::kBFloat16, at::kHalf, at::kBool}) {
+        EXPECT_TRUE(at::equal(ops::pack_mask_bits(noise.to(dtype)), want)) << dtype << " " << n;
+      }
+      EXPECT_TRUE(at::equal(ops::unpack_mask_bits(want, noise.sizes()), noise.to(at::kBool)));
+      // The dropout backward's grad * noise, with the noise rebuilt from the bits.
+      const at::Tensor grad = torch::randn({n});
+      const at::Tensor kept = noise.to(at::kBool).to(at::kFloat).div_(1 - 0.1);
+      at::Tensor fresh = at::empty({n}).bernoulli_(0.9);
+      fresh.div_(1 - 0.1);  // as the plain dropout builds its noise
+      EXPECT_TRUE(same_values(
+          ops::scale_by_mask_bits(grad, ops::pack_mask_bits(fresh), 1.0f / float(1 - 0.1)),
+          grad.mul(fresh)));
+      EXPECT_TRUE(same_values(ops::scale_by_mask_bits(grad, want, 1.0f / float(1 - 0.1)),
+                              grad.mul(kept)));
+    }
+  }
+  at::set_num_threads(threads);
+}
+
+// Not a check: the time of each default format's pack and decode at MiniLM's shapes (batch 32,
+// seq 128: 12 heads of 32, FFN 1536), ATen composition against the loops, interleaved, best of 5.
+// Run: test_codecs --gtest_also_run_disabled_tests --gtest_filter='*CodecSpeed*'
+TEST(Codecs, DISABLED_CodecSpeedAtMiniLmShapes) {
+  struct Row {
+    const char* what;
+    Codec codec;
+    std::vector<int64_t> shape;
+    int per_layer;
+  };
+  const std::vector<Row> rows = {
+      {"Q, K, V (B, h, L, D)", Codec::kInt8Row, {32, 12, 128, 32}, 3},
+      {"probs (B, h, L, L)", Codec::kUint8ProbSqrt, {32, 12, 128, 128}, 1},
+      {"GELU input", Codec::kGeluDeriv3, {4096, 1536}, 1},
+      {"FFN down input", Codec::kInt8Row, {4096, 1536}, 1},
+      {"frozen LayerNorm x-hat", Codec::kInt4Row, {4096, 384}, 2},
+  };
+  auto best_ms = [](const std::function<void()>& f) {
+    double best = 1e30;
+    for (int r = 0; r < 5; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      f();
+      best = std::min(best, std::chrono::duration<double, std::milli>(
+                                std::chrono::steady_clock::now() - t0)
+                                .count());
+    }
+    return best;
+  };
+  std::printf("threads %d\n%-24s %-15s %10s %10s %10s %10s\n", at::get_num_threads(), "tensor",
+              "format", "aten ms", "loops ms", "x faster", "per layer");
+  for (const Row& r : rows) {
+    at::Tensor x = torch::randn(r.shape);
+    if (r.codec == Codec::kUint8ProbSqrt) x = x.softmax(-1);
+    const at::Tensor grad = torch::randn(r.shape);
+    double ms[2];
+    for (ops::CpuCodecs path : {ops::CpuCodecs::kAten, ops::CpuCodecs::kLoops}) {
+      ms[path == ops::CpuCodecs::kAten ? 0 : 1] = best_ms([&] { code_with(path, x, r.codec, grad); });
+    }
+    std::printf("%-24s %-15s %10.2f %10.2f %10.2f %10d\n", r.what, ops::codec_name(r.codec),
+                ms[0], ms[1], ms[0] / ms[1], r.per_layer);
+  }
+  for (const std::vector<int64_t>& shape :
+       {std::vector<int64_t>{32, 12, 128, 128}, std::vector<int64_t>{4096, 384}}) {
+    const at::Tensor noise = at::empty(shape).bernoulli_(0.9).div_(0.9);
+    const at::Tensor grad = torch::randn(shape);
+    double ms[2];
+    for (ops::CpuCodecs path : {ops::CpuCodecs::kAten, ops::CpuCodecs::kLoops}) {
+      const ops::CpuCodecs before = ops::set_cpu_codecs(path);
+      ms[path == ops::CpuCodecs::kAten ? 0 : 1] = best_ms([&] {
+        const at::Tensor bits = ops::pack_mask_bits(path == ops::CpuCodecs::kAten ? noise != 0 : noise);
+        if (path == ops::CpuCodecs::kAten) {
+          grad.mul(ops::unpack_mask_bits(bits, grad.sizes()).to(at::kFloat).div_(0.9));
+        } else {
+          ops::scale_by_mask_bits(grad, bits, 1.0f / 0.9f);
+        }
+      });
+      ops::set_cpu_codecs(before);
+    }
+    std::printf("%-24s %-15s %10.2f %10.2f %10.2f\n", c10::str("dropout ", shape).c_str(),
+                "mask bits", ms[0], ms[1], ms[0] / ms[1]);
+  }
 }
 
 // CPU (ATen) and CUDA (kernels) must give the same bytes for the same input.

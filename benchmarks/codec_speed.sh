@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# What the codecs cost on CPU: warm step time of three arms of `slimfit memory --time-steps N`
+# for MiniLM (all-MiniLM-L6-v2, .assets/minilm) at batch 32, seq 128, in one run:
+#   baseline     --freeze-ratio 0 --no-compress  (stock ops, every unit trains)
+#   compress     --freeze-ratio 0                (every unit trains, activations compressed)
+#   slimfit      --freeze-ratio 0.9              (SlimFit: frozen units + compressed activations)
+# The arms are interleaved over rounds, in a rotated order, so load from other processes hits
+# them alike; each round's ratios are taken against that round's baseline. Writes
+# benchmarks/results/codec_speed.json (per-arm warm step seconds, ratios to the baseline, thread
+# counts and the machine's load during the run) and prints a table.
+#
+# Usage: benchmarks/codec_speed.sh
+# Env: CODEC_ROUNDS (3), CODEC_WARM (3 warm steps timed per process, after the measured one),
+#      CODEC_THREADS (2: OMP_NUM_THREADS, which sets libtorch's intra-op threads and so the
+#      codec loops' threads), CODEC_BATCH (32), CODEC_SEQ (128), CODEC_OUT,
+#      SLIMFIT_BIN (default: a private copy of build/slimfit, so a rebuild cannot change it).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+rounds="${CODEC_ROUNDS:-3}"
+warm="${CODEC_WARM:-3}"
+threads="${CODEC_THREADS:-2}"
+batch="${CODEC_BATCH:-32}"
+seq_len="${CODEC_SEQ:-128}"
+out="${CODEC_OUT:-$root/benchmarks/results/codec_speed.json}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$(dirname "$out")"
+
+bin="${SLIMFIT_BIN:-}"
+if [[ -z "$bin" ]]; then
+  bin="$work/slimfit"
+  cp "$root/build/slimfit" "$bin"
+fi
+export OMP_NUM_THREADS="$threads"
+
+arms=(baseline compress slimfit)
+args_of() {
+  case $1 in
+    baseline) echo "--freeze-ratio 0 --no-compress" ;;
+    compress) echo "--freeze-ratio 0" ;;
+    slimfit) echo "--freeze-ratio 0.9" ;;
+  esac
+}
+
+# The machine's state: cores, load average and the busiest other processes, before each run.
+load_note() {
+  echo "{\"loadavg\": \"$(cut -d' ' -f1-3 /proc/loadavg)\", \"time\": \"$(date -Is)\"}"
+}
+ps -eo pcpu,comm --sort=-pcpu | head -8 >"$work/ps-start.txt"
+
+for ((r = 0; r < rounds; r++)); do
+  for ((k = 0; k < ${#arms[@]}; k++)); do
+    arm="${arms[$(((k + r) % ${#arms[@]}))]}"
+    load_note >"$work/load-$arm-$r.json"
+    # shellcheck disable=SC2046
+    "$bin" memory --model minilm --batch "$batch" --seq "$seq_len" $(args_of "$arm") \
+      --time-steps "$warm" --json >"$work/$arm-$r.json"
+    echo "codec_speed: round $r $arm: $(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print("warm step %.2f s, peak %.1f MiB" % (j["step_seconds"], j["peak_bytes"]/2**20))' "$work/$arm-$r.json")" >&2
+  done
+done
+ps -eo pcpu,comm --sort=-pcpu | head -8 >"$work/ps-end.txt"
+
+python3 - "$work" "$out" "$rounds" "$warm" "$threads" "$batch" "$seq_len" "$(nproc)" \
+  "$(git -C "$root" rev-parse --short HEAD)" <<'PY'
+import json, statistics, sys
+work, out = sys.argv[1], sys.argv[2]
+rounds, warm, threads, batch, seq, cores = map(int, sys.argv[3:9])
+commit = sys.argv[9]
+arms = {"baseline": "--freeze-ratio 0 --no-compress", "compress": "--freeze-ratio 0",
+        "slimfit": "--freeze-ratio 0.9"}
+runs = {a: [json.load(open(f"{work}/{a}-{r}.json")) for r in range(rounds)] for a in arms}
+loads = {a: [json.load(open(f"{work}/load-{a}-{r}.json")) for r in range(rounds)] for a in arms}
+base = [j["step_seconds"] for j in runs["baseline"]]
+rows = []
+for a, flags in arms.items():
+    t = [j["step_seconds"] for j in runs[a]]
+    paired = [x / b for x, b in zip(t, base)]
+    rows.append({
+        "arm": a,
+        "flags": flags,
+        "warm_step_seconds_runs": t,
+        "warm_step_seconds_median": statistics.median(t),
+        "warm_step_seconds_min": min(t),
+        "ratio_to_baseline_median": statistics.median(t) / statistics.median(base),
+        "ratio_to_baseline_min": min(t) / min(base),
+        "ratio_to_baseline_per_round": paired,
+        "first_step_seconds_runs": [j["first_step_seconds"] for j in runs[a]],
+        "peak_bytes": runs[a][0]["peak_bytes"],
+        "units_frozen": runs[a][0]["units_frozen"],
+        "units_total": runs[a][0]["units_total"],
+        "loadavg_before_each_run": [l["loadavg"] for l in loads[a]],
+    })
+report = {
+    "what": "warm step time of `slimfit memory --time-steps N` (mean of N warm steps after the "
+            "measured one: forward, loss, backward, AdamW step), three arms interleaved",
+    "model": "minilm (all-MiniLM-L6-v2, .assets/minilm)",
+    "batch": batch,
+    "seq": seq,
+    "warm_steps_per_process": warm,
+    "rounds": rounds,
+    "threads": {"OMP_NUM_THREADS": threads,
+                "intra_op": threads,
+                "codec_loops": "at::get_num_threads() = OMP_NUM_THREADS"},
+    "machine": {"cores": cores,
+                "busiest_processes_at_start": open(f"{work}/ps-start.txt").read().splitlines(),
+                "busiest_processes_at_end": open(f"{work}/ps-end.txt").read().splitlines()},
+    "commit": commit,
+    "command": "benchmarks/codec_speed.sh",
+    "rows": rows,
+}
+la = [float(l["loadavg"].split()[0]) for a in arms for l in loads[a]]
+report["load_note"] = (f"1-minute load average before the runs: {min(la):.1f} to {max(la):.1f} "
+                       f"on {cores} cores (other processes listed under machine); the arms are "
+                       "interleaved so that load hits them alike, but single rounds stay noisy")
+json.dump(report, open(out, "w"), indent=2)
+open(out, "a").write("\n")
+print(f"| arm | warm step s (median of {rounds}) | runs | ratio to baseline (median) | per round |")
+print("| --- | --- | --- | --- | --- |")
+for r in rows:
+    print(f"| {r['arm']} | {r['warm_step_seconds_median']:.2f} | "
+          f"{', '.join('%.2f' % x for x in r['warm_step_seconds_runs'])} | "
+          f"{r['ratio_to_baseline_median']:.3f} | "
+          f"{', '.join('%.3f' % x for x in r['ratio_to_baseline_per_round'])} |")
+print(f"threads {threads}, cores {cores}; wrote {out}")
+PY
