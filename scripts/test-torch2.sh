@@ -46,7 +46,10 @@ else
   [ -x "$cuda_home/bin/nvcc" ] || { echo "test-torch2: no nvcc under $cuda_home (set CUDA_HOME)" >&2; exit 1; }
   args=(-DTorch_DIR="$torch/share/cmake/Torch" -DSLIMFIT_CUDA=ON
         -DCMAKE_CUDA_COMPILER="$cuda_home/bin/nvcc" -DCMAKE_CUDA_ARCHITECTURES=90
-        "-DCMAKE_EXE_LINKER_FLAGS=-Wl,--allow-shlib-undefined")
+        "-DCMAKE_EXE_LINKER_FLAGS=-Wl,--allow-shlib-undefined"
+        # The test binaries cannot start here (libtorch_cuda.so's libraries): list their cases
+        # when ctest runs, on a GPU machine, not after each link.
+        -DCMAKE_GTEST_DISCOVER_TESTS_DISCOVERY_MODE=PRE_TEST)
 fi
 
 start=$(date +%s)
