@@ -62,9 +62,10 @@ TEST_F(MemoryTest, PeakAndCategoriesSumExactly) {
   EXPECT_EQ(sum, s1.peak);
 }
 
-// SPEC.md "Facts checked on this stack": Linear(64->256) -> GELU -> Linear(256->64) ->
-// LayerNorm on an input (8, 16, 64) that is already alive, loss = sum. Bytes alive after the
-// forward pass that were not alive before it, with stock ops (OpsConfig::slimfit == false).
+// A stack whose saved bytes are counted by hand in the test below: Linear(64->256) -> GELU ->
+// Linear(256->64) -> LayerNorm on an input (8, 16, 64) that is already alive, loss = sum. Bytes
+// alive after the forward pass that were not alive before it, with stock ops
+// (OpsConfig::slimfit == false).
 int64_t stock_stack_saved_bytes(bool freeze_weights) {
   slimfit::ops::OpsConfig cfg;  // plain libtorch
   auto param = [&](std::vector<int64_t> shape) {
@@ -294,7 +295,7 @@ TEST_F(MemoryTest, RejectsBadOptions) {
   EXPECT_THROW(slimfit::train::measure_training_step(o), slimfit::Error);
 }
 
-// The CLI's JSON contract (SPEC.md "Contracts relied on from outside").
+// The CLI's JSON contract (README, "The command line").
 
 TEST(MemoryCli, PrintsTheJsonContract) {
   auto [rc, out] = run_slimfit(
@@ -406,7 +407,8 @@ TEST(MemoryCuda, TrainingStepAgreesWithCpu) {
     EXPECT_EQ(cuda.optimizer_bytes, cpu.optimizer_bytes) << what;
     EXPECT_EQ(cuda.input_bytes, cpu.input_bytes) << what;
     EXPECT_GE(cuda.activation_bytes, cpu.activation_bytes) << what;
-    EXPECT_LE(cuda.activation_bytes, cpu.activation_bytes + cpu.activation_bytes / 100 + (256 << 10))
+    EXPECT_LE(cuda.activation_bytes,
+              cpu.activation_bytes + cpu.activation_bytes / 100 + (256 << 10))
         << what << ": CUDA " << cuda.activation_bytes << ", CPU " << cpu.activation_bytes;
     EXPECT_GE(cuda.peak_bytes,
               cuda.weights_bytes + cuda.optimizer_bytes + cuda.grad_bytes + cuda.input_bytes)
