@@ -14,7 +14,8 @@
 # It writes $OUT/gpu_check.json and $OUT/gpu_check.log when OUT is set (the device tool's result
 # folder), else benchmarks/results/gpu_check.json and build-gpu/gpu_check.log.
 #
-# Stages (limits in seconds; the whole stays under GPU_CHECK_BUDGET, 345 by default):
+# Stages (limits in seconds; the whole stays under GPU_CHECK_BUDGET, 345 by default, 7200 for
+# --dry-run):
 #   carry     unpack .gpu-carry/*.deb into build-gpu/carry (dpkg -x); check the relocated mpirun
 #   build     configure and build slimfit and the three test binaries that hold CUDA cases,
 #             against python3's torch (Release -O1, CMAKE_CUDA_ARCHITECTURES=90, NCCL from the
@@ -159,29 +160,37 @@ stage_build() {
       echo "build: no nvidia-nccl wheel with headers found: the NCCL backend is left out" >&2
     fi
   fi
-  local lib="$prefix/usr/lib/x86_64-linux-gnu" deps=()
+  local torch_lib; torch_lib="$(cd "$torch_dir/../../../lib" && pwd)"
+  local lib="$prefix/usr/lib/x86_64-linux-gnu" deps=() link="-Wl,--allow-shlib-undefined"
   # Every dependency named explicitly inside the carry, and no compiler wrappers (mpicc, h5cc),
-  # which would report the paths Debian was built for.
-  $use_carry && deps=(
+  # which would report the paths Debian was built for. The compilers and cmake run without the
+  # carry's libraries (Debian's libzstd or libcurl could be older than what they were built
+  # against there); the linker is shown where the carried libraries' own dependencies are.
+  $use_carry && link+=" -Wl,-rpath-link,$libdirs" && deps=(
     -DMPI_SKIP_COMPILER_WRAPPER=ON -DMPI_SKIP_GUESSING=ON -DMPI_C_LIB_NAMES=mpi
     -DMPI_mpi_LIBRARY="$lib/libmpi.so.40" -DMPI_C_HEADER_DIR="$lib/openmpi/include"
     -DMPIEXEC_EXECUTABLE="$prefix/usr/bin/mpirun"
     -DHDF5_ROOT="$lib/hdf5/serial" -DHDF5_NO_FIND_PACKAGE_CONFIG_FILE=ON
     -DGTest_DIR="$lib/cmake/GTest" -Dnlohmann_json_DIR="$prefix/usr/share/cmake/nlohmann_json")
+  # Caffe2_DIR, TORCH_LIBRARY, c10_LIBRARY: TorchConfig.cmake looks for them with PATHS, which
+  # come after the system folders, so a system libtorch (Debian's 1.13 here) would otherwise win.
   # Tests are discovered when ctest runs, so the build never has to run a CUDA program. As
   # scripts/test-torch2.sh --cuda, libraries that libtorch_cuda.so needs are not looked for at
   # link time (here the wheel's nvidia-* libraries are absent; there, a library the linker
   # cannot place must not cost the loan: ctest loads everything anyway).
-  with_carry cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
     "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -DNDEBUG" -DSLIMFIT_CUDA=ON -DCMAKE_CUDA_COMPILER="$nvcc" \
-    -DCMAKE_CUDA_ARCHITECTURES=90 -DTorch_DIR="$torch_dir" "${nccl[@]}" \
-    "-DCMAKE_EXE_LINKER_FLAGS=-Wl,--allow-shlib-undefined" \
+    -DCMAKE_CUDA_ARCHITECTURES=90 -DTorch_DIR="$torch_dir" -DCaffe2_DIR="$torch_dir/../Caffe2" \
+    -DTORCH_LIBRARY="$torch_lib/libtorch.so" -Dc10_LIBRARY="$torch_lib/libc10.so" "${nccl[@]}" \
+    -DCMAKE_EXE_LINKER_FLAGS="$link" \
     -DCMAKE_GTEST_DISCOVER_TESTS_DISCOVERY_MODE=PRE_TEST "${deps[@]}" > "$work/cmake.log" 2>&1 ||
     { tail -40 "$work/cmake.log"; fail "cmake failed ($work/cmake.log)"; }
   grep "slimfit: torch" "$work/cmake.log"
   grep -q "torch CUDA=ON" "$work/cmake.log" || fail "configured without CUDA tensors"
-  with_carry cmake --build "$build" -j "${GPU_JOBS:-$(nproc)}" --target "${test_targets[@]}" \
-    > "$work/build.log" 2>&1 || { grep -m 30 -E "error|Error" "$work/build.log"; fail "build failed"; }
+  grep -q "Found Torch: $torch_lib/" "$work/cmake.log" ||
+    fail "cmake linked a libtorch other than $torch_dir's: $(grep 'Found Torch' "$work/cmake.log")"
+  cmake --build "$build" -j "${GPU_JOBS:-$(nproc)}" --target "${test_targets[@]}" \
+    > "$work/build.log" 2>&1 || { grep -m 30 -E "error|Error|fatal" "$work/build.log"; fail "build failed"; }
   echo "build: ${test_targets[*]}"
 }
 
@@ -193,6 +202,11 @@ stage_closure() {
     local v; v="$(sed -n "s/^$var:[A-Z]*=//p" "$cache")"
     [[ "$v" == "$prefix"/* ]] || { echo "closure: $var=$v is not in the carry"; bad=1; }
   done
+  # The compiler's own record of the headers it read: none of these from this machine.
+  local leaked
+  leaked="$(find "$build" -name '*.d' -exec grep -l -E \
+    '(^| )/usr/(include/(nlohmann|gtest|hdf5|mpi)|lib/x86_64-linux-gnu/(openmpi|hdf5))' {} + | head -5)"
+  [ -z "$leaked" ] || { echo "closure: this machine's MPI/HDF5/JSON/GoogleTest headers read by: $leaked"; bad=1; }
   # Base libraries any glibc system has, and the libraries of torch and CUDA, which the device
   # brings itself. Anything else must resolve into the carry.
   local base='^(linux-vdso|libc|libm|libdl|libpthread|librt|libresolv|libutil|ld-linux-x86-64|libstdc\+\+|libgcc_s)\.so'
@@ -296,7 +310,8 @@ fi
 mkdir -p "$(dirname "$out")" "$(dirname "$log")"
 : > "$log"
 exec > >(tee -a "$log") 2>&1
-budget="${GPU_CHECK_BUDGET:-345}"
+# The dry-run builds on whatever this machine is, so it gets hours, not the device's minutes.
+if $dry; then budget="${GPU_CHECK_BUDGET:-7200}"; else budget="${GPU_CHECK_BUDGET:-345}"; fi
 deadline=$(( $(date +%s) + budget ))
 export GPU_CHECK_DRY="$dry" GPU_BUILD_DIR="$build"
 

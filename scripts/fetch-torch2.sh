@@ -34,7 +34,7 @@ fi
 dest="$dir/$(basename "$wheel" .whl)"
 if [ ! -f "$dest/.unpacked" ]; then
   echo "fetch-torch2: unpacking the libtorch of $(basename "$wheel") into $dest" >&2
-  rm -rf "$dest"
+  rm -rf "$dest" && mkdir -p "$dest"
   unzip -q -o "$wheel" 'torch/lib/*' 'torch/include/*' 'torch/share/*' -d "$dest" ||
     fail "unzip of $wheel failed"
   [ -f "$dest/torch/share/cmake/Torch/TorchConfig.cmake" ] ||

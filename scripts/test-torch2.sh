@@ -44,7 +44,10 @@ else
   build="$root/build-torch2-cuda"
   cuda_home="${CUDA_HOME:-/usr/local/cuda}"
   [ -x "$cuda_home/bin/nvcc" ] || { echo "test-torch2: no nvcc under $cuda_home (set CUDA_HOME)" >&2; exit 1; }
-  args=(-DTorch_DIR="$torch/share/cmake/Torch" -DSLIMFIT_CUDA=ON
+  # Caffe2_DIR, TORCH_LIBRARY, c10_LIBRARY too: TorchConfig.cmake looks for them with PATHS,
+  # which come after the system folders, so Debian's libtorch 1.13 would win.
+  args=(-DTorch_DIR="$torch/share/cmake/Torch" -DCaffe2_DIR="$torch/share/cmake/Caffe2"
+        -DTORCH_LIBRARY="$torch/lib/libtorch.so" -Dc10_LIBRARY="$torch/lib/libc10.so" -DSLIMFIT_CUDA=ON
         -DCMAKE_CUDA_COMPILER="$cuda_home/bin/nvcc" -DCMAKE_CUDA_ARCHITECTURES=90
         "-DCMAKE_EXE_LINKER_FLAGS=-Wl,--allow-shlib-undefined"
         # The test binaries cannot start here (libtorch_cuda.so's libraries): list their cases
@@ -56,6 +59,10 @@ start=$(date +%s)
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${args[@]}" > "$build.cmake.log" 2>&1 ||
   { tail -30 "$build.cmake.log" >&2; echo "test-torch2: cmake failed ($build.cmake.log)" >&2; exit 1; }
 grep "slimfit: torch" "$build.cmake.log"
+if [ "$mode" = cuda ] && ! grep -q "Found Torch: $torch/lib/" "$build.cmake.log"; then
+  echo "test-torch2: cmake found another libtorch: $(grep 'Found Torch' "$build.cmake.log")" >&2
+  exit 1
+fi
 cmake --build "$build" -j "$jobs"
 echo "test-torch2: $mode build took $(( $(date +%s) - start )) s"
 
