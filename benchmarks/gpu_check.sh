@@ -49,11 +49,11 @@ fail() { echo "gpu_check: $*" >&2; exit 1; }
 # (with their own dependencies, down to glibc) to run. Open MPI's transport plugins (libfabric,
 # UCX, verbs, PSM) come along so that loading them cannot fail there.
 carry_packages=(
-  libopenmpi-dev libhdf5-dev nlohmann-json3-dev libgtest-dev
+  libopenmpi-dev libhdf5-dev nlohmann-json3-dev libgtest-dev zlib1g-dev
   libopenmpi3 openmpi-bin openmpi-common libpmix2 libmunge2 libhwloc15 libudev1 zlib1g
   libevent-core-2.1-7 libevent-pthreads-2.1-7
   libfabric1 libucx0 libibverbs1 librdmacm1 libnl-3-200 libnl-route-3-200 libpsm2-2
-  libpsm-infinipath1 libnuma1 libatomic1 libuuid1
+  libpsm-infinipath1 libnuma1 libatomic1 libuuid1 ibverbs-providers
   libhdf5-103-1 libsz2 libaec0 libcurl4 libbrotli1 libgssapi-krb5-2 libidn2-0 libldap-2.5-0
   libnghttp2-14 libpsl5 librtmp1 libssh2-1 libssl3 libzstd1 libgnutls30 libgmp10 libhogweed6
   libnettle8 libp11-kit0 libtasn1-6 libunistring2 libffi8 libsasl2-2 libsasl2-modules-db libdb5.3
@@ -87,7 +87,9 @@ if $dry; then build="${GPU_BUILD_DIR:-$root/build-gpu-dry}"; else build="${GPU_B
 prefix="$build/carry"
 work="$build/check"
 batch="${GPU_BATCH:-128}" seq="${GPU_SEQ:-128}" steps="${GPU_STEPS:-5}"
-libdirs="$prefix/usr/lib/x86_64-linux-gnu:$prefix/lib/x86_64-linux-gnu"
+# The last two are where Debian's alternatives and UCX keep plugin libraries.
+libdirs="$prefix/usr/lib/x86_64-linux-gnu:$prefix/lib/x86_64-linux-gnu:$prefix/usr/lib/libpsm1"
+libdirs+=":$prefix/usr/lib/x86_64-linux-gnu/ucx"
 bin="$build/slimfit"
 cuda_regex='_cuda$|^Codecs/CpuCudaBytes\.|^MemoryCuda\.'
 test_targets=(slimfit test_slimfit_ops test_codecs test_memory)
@@ -171,14 +173,21 @@ stage_build() {
     -DMPI_mpi_LIBRARY="$lib/libmpi.so.40" -DMPI_C_HEADER_DIR="$lib/openmpi/include"
     -DMPIEXEC_EXECUTABLE="$prefix/usr/bin/mpirun"
     -DHDF5_ROOT="$lib/hdf5/serial" -DHDF5_NO_FIND_PACKAGE_CONFIG_FILE=ON
-    -DGTest_DIR="$lib/cmake/GTest" -Dnlohmann_json_DIR="$prefix/usr/share/cmake/nlohmann_json")
+    -DGTest_DIR="$lib/cmake/GTest" -Dnlohmann_json_DIR="$prefix/usr/share/cmake/nlohmann_json"
+    -DZLIB_ROOT="$prefix/usr")
   # Caffe2_DIR, TORCH_LIBRARY, c10_LIBRARY: TorchConfig.cmake looks for them with PATHS, which
   # come after the system folders, so a system libtorch (Debian's 1.13 here) would otherwise win.
   # Tests are discovered when ctest runs, so the build never has to run a CUDA program. As
   # scripts/test-torch2.sh --cuda, libraries that libtorch_cuda.so needs are not looked for at
   # link time (here the wheel's nvidia-* libraries are absent; there, a library the linker
   # cannot place must not cost the loan: ctest loads everything anyway).
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
+  # A fresh configure each time (objects are kept): a cache from another configuration, say one
+  # that saw this machine's libraries, would outlive it.
+  rm -f "$build/CMakeCache.txt"
+  # pkg-config is kept blind: FindMPI asks it before anything else, and it would answer with
+  # this machine's Open MPI, or with the carried one's paths before relocation.
+  PKG_CONFIG_LIBDIR="$prefix/no-pkgconfig" PKG_CONFIG_PATH="" \
+    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
     "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -DNDEBUG" -DSLIMFIT_CUDA=ON -DCMAKE_CUDA_COMPILER="$nvcc" \
     -DCMAKE_CUDA_ARCHITECTURES=90 -DTorch_DIR="$torch_dir" -DCaffe2_DIR="$torch_dir/../Caffe2" \
     -DTORCH_LIBRARY="$torch_lib/libtorch.so" -Dc10_LIBRARY="$torch_lib/libc10.so" "${nccl[@]}" \
@@ -187,8 +196,8 @@ stage_build() {
     { tail -40 "$work/cmake.log"; fail "cmake failed ($work/cmake.log)"; }
   grep "slimfit: torch" "$work/cmake.log"
   grep -q "torch CUDA=ON" "$work/cmake.log" || fail "configured without CUDA tensors"
-  grep -q "Found Torch: $torch_lib/" "$work/cmake.log" ||
-    fail "cmake linked a libtorch other than $torch_dir's: $(grep 'Found Torch' "$work/cmake.log")"
+  local found; found="$(sed -n 's/^TORCH_LIBRARY:FILEPATH=//p' "$build/CMakeCache.txt")"
+  [[ "$found" == "$torch_lib"/* ]] || fail "cmake took libtorch from '$found', not from $torch_lib"
   cmake --build "$build" -j "${GPU_JOBS:-$(nproc)}" --target "${test_targets[@]}" \
     > "$work/build.log" 2>&1 || { grep -m 30 -E "error|Error|fatal" "$work/build.log"; fail "build failed"; }
   echo "build: ${test_targets[*]}"
@@ -198,21 +207,22 @@ stage_build() {
 stage_closure() {
   local cache="$build/CMakeCache.txt" bad=0
   for var in MPI_mpi_LIBRARY MPI_C_HEADER_DIR HDF5_C_INCLUDE_DIR HDF5_hdf5_LIBRARY_RELEASE GTest_DIR \
-             nlohmann_json_DIR; do
+             nlohmann_json_DIR ZLIB_INCLUDE_DIR ZLIB_LIBRARY_RELEASE; do
     local v; v="$(sed -n "s/^$var:[A-Z]*=//p" "$cache")"
     [[ "$v" == "$prefix"/* ]] || { echo "closure: $var=$v is not in the carry"; bad=1; }
   done
   # The compiler's own record of the headers it read: none of these from this machine.
   local leaked
-  leaked="$(find "$build" -name '*.d' -exec grep -l -E \
-    '(^| )/usr/(include/(nlohmann|gtest|hdf5|mpi)|lib/x86_64-linux-gnu/(openmpi|hdf5))' {} + | head -5)"
-  [ -z "$leaked" ] || { echo "closure: this machine's MPI/HDF5/JSON/GoogleTest headers read by: $leaked"; bad=1; }
+  leaked="$(find "$build" -path "$prefix" -prune -o -type f -name '*.d' -exec grep -l -E \
+    '(^| )/usr/(include/(nlohmann|gtest|hdf5|mpi|zlib\.h)|lib/x86_64-linux-gnu/(openmpi|hdf5))' {} + | head -5)"
+  [ -z "$leaked" ] || { echo "closure: this machine's MPI/HDF5/JSON/GoogleTest/zlib headers read by: $leaked"; bad=1; }
   # Base libraries any glibc system has, and the libraries of torch and CUDA, which the device
   # brings itself. Anything else must resolve into the carry.
   local base='^(linux-vdso|libc|libm|libdl|libpthread|librt|libresolv|libutil|ld-linux-x86-64|libstdc\+\+|libgcc_s)\.so'
   local torch_lib; torch_lib="$(sed -n 's/^Torch_DIR:[A-Z]*=//p' "$cache")/../../../lib"
-  torch_lib="$(cd "$torch_lib" && pwd)"
-  local cuda_lib; cuda_lib="$(dirname "$(dirname "$(sed -n 's/^CMAKE_CUDA_COMPILER:[A-Z]*=//p' "$cache")")")"
+  torch_lib="$(readlink -f "$torch_lib")"
+  local cuda_lib
+  cuda_lib="$(readlink -f "$(dirname "$(dirname "$(sed -n 's/^CMAKE_CUDA_COMPILER:[A-Z]*=//p' "$cache")")")")"
   # The wheel's CUDA libraries missing here (scripts/test-torch2.sh) are python3's torch's there.
   local wheel_only='^(libcufile|libcusparseLt|libnvshmem_host)\.so'
   local files=("$bin" "$build"/tests/test_slimfit_ops "$build"/tests/test_codecs "$build"/tests/test_memory)
