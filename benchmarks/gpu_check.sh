@@ -135,6 +135,7 @@ stage_carry() {
   # Debian points these at /etc/alternatives, which dpkg -x does not create.
   ln -sf libmpi.so.40 "$prefix/usr/lib/x86_64-linux-gnu/libmpi.so"
   ln -sf orterun "$prefix/usr/bin/mpirun"
+  ln -sf libpsm_infinipath.so.1.16 "$prefix/usr/lib/libpsm1/libpsm_infinipath.so.1"
   # Relocated, Open MPI must find its plugins under the prefix, not a system copy.
   local pkglib
   pkglib="$(with_carry ompi_info --parsable --path pkglibdir | sed -n 's/^path:pkglibdir://p')"
@@ -214,7 +215,7 @@ stage_closure() {
   # The compiler's own record of the headers it read: none of these from this machine.
   local leaked
   leaked="$(find "$build" -path "$prefix" -prune -o -type f -name '*.d' -exec grep -l -E \
-    '(^| )/usr/(include/(nlohmann|gtest|hdf5|mpi|zlib\.h)|lib/x86_64-linux-gnu/(openmpi|hdf5))' {} + | head -5)"
+    '(^| )/usr/(include/(nlohmann|gtest|hdf5|mpi|zlib\.h)|lib/x86_64-linux-gnu/(openmpi|hdf5))' {} + | head -5 || true)"
   [ -z "$leaked" ] || { echo "closure: this machine's MPI/HDF5/JSON/GoogleTest/zlib headers read by: $leaked"; bad=1; }
   # Base libraries any glibc system has, and the libraries of torch and CUDA, which the device
   # brings itself. Anything else must resolve into the carry.
