@@ -157,7 +157,7 @@ stage_build() {
     # The nvidia-nccl wheel ships libnccl.so.2 only, which find_library(nccl) does not match.
     local nccl_home
     nccl_home="$(python3 -c 'import nvidia.nccl as m; print(list(m.__path__)[0])' 2>/dev/null || true)"
-    if [ -n "$nccl_home" ] && [ -f "$nccl_home/include/nccl.h" ]; then
+    if [ -n "$nccl_home" ] && [ -f "$nccl_home/include/nccl.h" ] && [ -f "$nccl_home/lib/libnccl.so.2" ]; then
       nccl=(-DNCCL_INCLUDE_DIR="$nccl_home/include" -DNCCL_LIBRARY="$nccl_home/lib/libnccl.so.2")
     else
       echo "build: no nvidia-nccl wheel with headers found: the NCCL backend is left out" >&2

@@ -59,8 +59,9 @@ start=$(date +%s)
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${args[@]}" > "$build.cmake.log" 2>&1 ||
   { tail -30 "$build.cmake.log" >&2; echo "test-torch2: cmake failed ($build.cmake.log)" >&2; exit 1; }
 grep "slimfit: torch" "$build.cmake.log"
-if [ "$mode" = cuda ] && ! grep -q "Found Torch: $torch/lib/" "$build.cmake.log"; then
-  echo "test-torch2: cmake found another libtorch: $(grep 'Found Torch' "$build.cmake.log")" >&2
+found="$(sed -n 's/^TORCH_LIBRARY:FILEPATH=//p' "$build/CMakeCache.txt")"
+if [ "$mode" = cuda ] && [[ "$found" != "$torch/lib/"* ]]; then
+  echo "test-torch2: cmake took libtorch from '$found', not from $torch/lib" >&2
   exit 1
 fi
 cmake --build "$build" -j "$jobs"
