@@ -43,7 +43,7 @@ BIN = os.environ.get("SLIMFIT_BIN", os.path.join(ROOT, "build", "slimfit"))
 OUT = os.path.join(ROOT, "benchmarks", "results", "memory.json")
 OUT_CHECK = os.path.join(ROOT, "benchmarks", "results", "memory_validation.json")
 
-# The freezing ratio of each model's headline task in the paper (SPEC.md): SQuAD 2.0 0.80,
+# The freezing ratio of each model's headline task in the paper (arXiv 2305.18513): SQuAD 2.0 0.80,
 # ImageNet 0.95.
 MODELS = {"bert-base": {"shapes": [128, 384], "r": 0.8},
           "vit-b16": {"shapes": [224, 384], "r": 0.95}}

@@ -32,7 +32,7 @@ struct OpsConfig {
   Codec attn_v = Codec::kInt8Row;            // attention: V
   Codec attn_probs = Codec::kUint8ProbSqrt;  // attention: softmax probabilities (before dropout)
 
-  // The formats of the authors' reference code (SPEC.md), with slimfit on.
+  // The formats of the authors' reference code (FORMATS.md, "(reference)"), with slimfit on.
   static OpsConfig reference() {
     OpsConfig c;
     c.slimfit = true;

@@ -63,7 +63,7 @@ struct StepMemoryReport {
 
 StepMemoryReport measure_training_step(const StepMemoryOptions& options);
 
-// The JSON contract of `slimfit memory --json` (README, "Contracts").
+// The JSON contract of `slimfit memory --json` (README, "The command line").
 nlohmann::json to_json(const StepMemoryReport& report);
 // A human-readable table in MiB.
 std::string to_table(const StepMemoryReport& report);

@@ -246,7 +246,9 @@ void Trainer::resume() {
   const int64_t saved_ranks = state.rng_states.size(0);
   if (comm_->rank() < saved_ranks) {
     at::Generator generator = at::detail::getDefaultCPUGenerator();
-    generator.set_state(state.rng_states[comm_->rank()]);
+    // A copy of the row: libtorch 2.x's set_state refuses the row view of a rank > 0
+    // ("Invalid mt19937 state"); 1.13 took it.
+    generator.set_state(state.rng_states[comm_->rank()].clone());
   }
   if (saved_ranks != comm_->size() && comm_->rank() == 0) {
     log_warn("resume: ", config_.resume, " was written by ", saved_ranks, " rank(s), this run has ",

@@ -1,5 +1,5 @@
 // The `slimfit train` and `slimfit prepare` command lines and the summary JSON contract
-// (SPEC.md "Contracts relied on from outside").
+// (README, "The command line").
 #include <gtest/gtest.h>
 
 #include <filesystem>
