@@ -80,14 +80,20 @@ def read_snippets(path):
     return out
 
 
-def make_pairs(snippets, n, rng):
-    """n balanced pairs (label, a, b), each snippet used at most once, a and b of other movies."""
+def shuffled_pools(snippets, n, rng):
+    """The fresh and rotten snippets, each shuffled, and n balanced (bool, bool) kinds."""
     pools = {True: [s for s in snippets if s[1]], False: [s for s in snippets if not s[1]]}
     for p in pools.values():
         rng.shuffle(p)
     kinds = [(True, True), (False, False), (True, False), (False, True)] * ((n + 3) // 4)
     kinds = kinds[:n]
     rng.shuffle(kinds)
+    return pools, kinds
+
+
+def make_pairs(snippets, n, rng):
+    """n balanced pairs (label, a, b), each snippet used at most once, a and b of other movies."""
+    pools, kinds = shuffled_pools(snippets, n, rng)
     need_fresh = sum(a + b for a, b in kinds)
     if need_fresh > len(pools[True]) or 2 * n - need_fresh > len(pools[False]):
         raise SystemExit(f"--pairs {n} needs {need_fresh} fresh and {2 * n - need_fresh} rotten "
@@ -114,12 +120,7 @@ DISLIKED = ["The critic did not like the movie.", "The critic does not recommend
 
 def make_nli(snippets, n, rng):
     """n balanced (label, premise, hypothesis) rows, each snippet used at most once."""
-    pools = {True: [s for s in snippets if s[1]], False: [s for s in snippets if not s[1]]}
-    for p in pools.values():
-        rng.shuffle(p)
-    kinds = [(True, True), (False, False), (True, False), (False, True)] * ((n + 3) // 4)
-    kinds = kinds[:n]
-    rng.shuffle(kinds)
+    pools, kinds = shuffled_pools(snippets, n, rng)
     rows = []
     for fresh, says_liked in kinds:
         if not pools[fresh]:
