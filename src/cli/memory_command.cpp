@@ -97,17 +97,14 @@ int run_memory(int argc, char** argv) {
   Args args(argc, argv, 2, {"no-compress", "json"}, options);
   train::StepMemoryOptions o;
   if (args.has("config")) {
-    train::TrainConfig file;
+    // The file's keys over memory's defaults; those a one-step measurement sets itself (data,
+    // steps, outputs) are named when the file gives them a value of their own.
     const std::string path = args.get("config", "");
-    train::load_config_file(file, path);
+    train::load_config_file(o.config, path);
     std::vector<std::string> ignored;
-    const auto defaults = train::TrainConfig().to_map();
-    for (const auto& [key, value] : file.to_map()) {
-      if (kTrainKeys.count(key)) {
-        train::set_key(o.config, key, value, path);
-      } else if (value != defaults.at(key)) {
-        ignored.push_back(key);
-      }
+    const auto defaults = train::StepMemoryOptions::defaults().to_map();
+    for (const auto& [key, value] : o.config.to_map()) {
+      if (!kTrainKeys.count(key) && value != defaults.at(key)) ignored.push_back(key);
     }
     if (!ignored.empty()) {
       log_warn("memory: ", path, " sets ", join_first(ignored, 8),

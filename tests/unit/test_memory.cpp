@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdio>
+#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -339,6 +340,18 @@ TEST(MemoryCli, TakesTrainsKeysAndRefusesStrayWords) {
   for (const char* key : {"units_frozen", "grad_bytes", "activation_bytes", "peak_bytes"}) {
     EXPECT_EQ(flags[key], keys[key]) << key;
   }
+  // A config file: its keys over memory's defaults, the ones memory sets itself named.
+  const std::string config = ::testing::TempDir() + "/memory_keys.conf";
+  {
+    std::ofstream f(config);
+    f << "model = bert-tiny\nbatch = 2\nseq_len = 32\nfreeze_ratio = 0.9\nsteps = 100\n";
+  }
+  std::tie(rc, out) = run_slimfit("memory --config " + config + " --json");
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("sets steps, which a one-step measurement does not use"), std::string::npos)
+      << out;
+  const auto file = nlohmann::json::parse(out.substr(out.find('{')));
+  EXPECT_EQ(file["peak_bytes"], keys["peak_bytes"]);
   std::tie(rc, out) = run_slimfit("memory model=bert-tiny freeze_ratio 0.9");
   EXPECT_EQ(rc, 1);
   EXPECT_NE(out.find("expected key=value, got 'freeze_ratio'"), std::string::npos) << out;
