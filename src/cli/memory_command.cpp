@@ -42,22 +42,14 @@ const std::map<std::string, std::string> kFlagKeys = {
     {"layers", "layers"},         {"image-size", "image_size"}, {"time-steps", "time_steps"},
     {"frozen-update", "frozen_update"}, {"budget", "budget"}};
 
-int64_t memory_int(const std::string& key, const std::string& value) {
-  char* end = nullptr;
-  const long long x = std::strtoll(value.c_str(), &end, 10);
-  SLIMFIT_CHECK(!value.empty() && *end == '\0', "memory: ", key, "=", value,
-                " is not an integer");
-  return x;
-}
-
 void set_memory_key(train::StepMemoryOptions& o, const std::string& key, const std::string& value,
                     const std::string& origin) {
   if (key == "layers") {
-    o.config.layers = memory_int(key, value);
+    o.config.layers = train::parse_int(key, value, origin);
   } else if (key == "image_size") {
-    o.config.image_size = memory_int(key, value);
+    o.config.image_size = train::parse_int(key, value, origin);
   } else if (key == "time_steps") {
-    o.time_steps = memory_int(key, value);
+    o.time_steps = train::parse_int(key, value, origin);
   } else if (key == "steady") {
     SLIMFIT_CHECK(value == "true" || value == "false", origin, ": steady=", value,
                   " must be true or false");

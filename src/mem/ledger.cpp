@@ -11,6 +11,7 @@
 #include <cerrno>
 
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <unordered_map>
@@ -99,7 +100,11 @@ void* allocate_block(size_t bytes) {
 void counting_delete(void* ptr) {
   const size_t bytes = record_free(ptr);
   if (bytes >= kLargeBlock) {
-    munmap(ptr, bytes);
+    // A deleter cannot throw; a failed unmap (a bad pointer or size) is a bug, so say so.
+    if (munmap(ptr, bytes) != 0) {
+      std::fprintf(stderr, "slimfit: munmap of %zu bytes at %p failed: %s\n", bytes, ptr,
+                   std::strerror(errno));
+    }
   } else {
     c10::free_cpu(ptr);
   }

@@ -19,13 +19,6 @@ std::string trim(const std::string& s) {
   return s.substr(a, b - a + 1);
 }
 
-int64_t parse_int(const std::string& key, const std::string& v, const std::string& origin) {
-  char* end = nullptr;
-  const long long x = std::strtoll(v.c_str(), &end, 10);
-  SLIMFIT_CHECK(!v.empty() && end && *end == '\0', origin, ": ", key, "=", v, " is not an integer");
-  return x;
-}
-
 double parse_double(const std::string& key, const std::string& v, const std::string& origin) {
   char* end = nullptr;
   const double x = std::strtod(v.c_str(), &end);
@@ -194,6 +187,13 @@ const std::map<std::string, Field>& fields() {
 }
 
 }  // namespace
+
+int64_t parse_int(const std::string& key, const std::string& v, const std::string& origin) {
+  char* end = nullptr;
+  const long long x = std::strtoll(v.c_str(), &end, 10);
+  SLIMFIT_CHECK(!v.empty() && end && *end == '\0', origin, ": ", key, "=", v, " is not an integer");
+  return x;
+}
 
 std::vector<KeyHelp> key_help() {
   const TrainConfig defaults;

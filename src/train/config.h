@@ -80,6 +80,8 @@ struct TrainConfig {
 // Applies one `key=value`; `origin` names where it came from (for errors).
 void set_key(TrainConfig& config, const std::string& key, const std::string& value,
              const std::string& origin);
+// `value` as a whole decimal integer; the error names `origin` and `key=value`.
+int64_t parse_int(const std::string& key, const std::string& value, const std::string& origin);
 // Reads a config file of `key = value` lines.
 void load_config_file(TrainConfig& config, const std::string& path);
 // Cross-key checks (e.g. steps or epochs set, fold < kfold); throws slimfit::Error.
