@@ -197,7 +197,9 @@ def main():
                                "weights_bytes": j["weights_bytes"], "grad_bytes": j["grad_bytes"],
                                "optimizer_bytes": j["optimizer_bytes"],
                                "peak_breakdown": j["peak_breakdown"],
-                               "step_seconds": j["step_seconds"], "source": "slimfit memory"}
+                               "step_seconds": j["step_seconds"],
+                               "peak_rss_bytes": j["peak_rss_bytes"], "threads": j["threads"],
+                               "source": "slimfit memory"}
                     rows.append(row)
                 if shape == spec["shapes"][-1] and method in ("baseline", "slimfit"):
                     g, peak = gpus_needed(ex)

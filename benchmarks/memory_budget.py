@@ -58,12 +58,13 @@ def main():
             runs = [measure(model, shape_args, r, budget, s) for s in range(seeds)]
             act = [j["activation_bytes"] for j in runs]
             peak = [j["peak_bytes"] for j in runs]
+            rss = [j["peak_rss_bytes"] for j in runs]
             out.append({
                 "model": model, "batch": BATCH, "seq": shape, "freeze_ratio": r,
                 "budget": budget, "frozen_update": "coast", "seeds": seeds,
                 "units_trained": [j["units_total"] - j["units_frozen"] for j in runs],
                 "units_total": runs[0]["units_total"],
-                "activation_bytes": act, "peak_bytes": peak,
+                "activation_bytes": act, "peak_bytes": peak, "peak_rss_bytes": rss,
                 "baseline_activation_bytes": base["activation_bytes"],
                 "baseline_peak_bytes": base["peak_bytes"],
                 "baseline_measured": base["measured"],

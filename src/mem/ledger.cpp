@@ -11,7 +11,10 @@
 #include <cerrno>
 
 #include <atomic>
+#include <limits>
+#include <string>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <unordered_map>
@@ -85,11 +88,14 @@ size_t record_free(void* ptr) {
 // heap, SlimFit's odd-sized compressed buffers between freed activations held about 700 MiB
 // beyond the ledger's peak for bert-base at batch 8 (issue 14). Huge pages keep the cost of
 // mapping afresh each step (one fault per 2 MiB, not per 4 KiB) small; smaller blocks stay
-// with malloc.
+// with malloc. SLIMFIT_LARGE_BLOCKS=heap sends every block to malloc as before, to measure the
+// trade (step time against resident memory: benchmarks/memory_rss.py); it is read once, when
+// the allocator is installed, before any block is allocated.
 constexpr size_t kLargeBlock = size_t(1) << 20;
+size_t g_map_from_bytes = kLargeBlock;  // blocks this large or larger are mapped
 
 void* allocate_block(size_t bytes) {
-  if (bytes < kLargeBlock) return c10::alloc_cpu(bytes);
+  if (bytes < g_map_from_bytes) return c10::alloc_cpu(bytes);
   void* data = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   SLIMFIT_CHECK(data != MAP_FAILED, "out of memory: could not map ", bytes, " bytes (",
                 std::strerror(errno), ")");
@@ -99,7 +105,7 @@ void* allocate_block(size_t bytes) {
 
 void counting_delete(void* ptr) {
   const size_t bytes = record_free(ptr);
-  if (bytes >= kLargeBlock) {
+  if (bytes >= g_map_from_bytes) {
     // A deleter cannot throw; a failed unmap (a bad pointer or size) is a bug, so say so.
     if (munmap(ptr, bytes) != 0) {
       std::fprintf(stderr, "slimfit: munmap of %zu bytes at %p failed: %s\n", bytes, ptr,
@@ -143,6 +149,11 @@ const char* category_name(Category c) {
 
 void install_counting_cpu_allocator() {
   if (g_installed.exchange(true)) return;
+  const char* blocks = std::getenv("SLIMFIT_LARGE_BLOCKS");
+  const std::string mode = blocks ? blocks : "map";
+  SLIMFIT_CHECK(mode == "map" || mode == "heap", "SLIMFIT_LARGE_BLOCKS=", mode,
+                " must be map (the default) or heap");
+  if (mode == "heap") g_map_from_bytes = std::numeric_limits<size_t>::max();
   static CountingCpuAllocator allocator;
   c10::SetCPUAllocator(&allocator, /*priority=*/100);
   // Below kLargeBlock (note [large blocks]), training frees and re-allocates the same small

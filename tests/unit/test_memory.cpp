@@ -5,7 +5,9 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -402,6 +404,31 @@ TEST(MemoryCli, ReportsThePeakTrainRecordsForTheSameStep) {
     EXPECT_EQ(mask.numel() - mask.sum().item<int64_t>(), memory["units_frozen"].get<int64_t>())
         << method;
   }
+}
+
+// Note [large blocks]: mapping blocks of 1 MiB and more (the default) or taking every block
+// from glibc's heap (SLIMFIT_LARGE_BLOCKS=heap) changes what the operating system sees, never
+// what the ledger counts: the same step reports the same bytes under both. Any other value is
+// an error that names it.
+TEST(MemoryCli, TheLedgerCountsTheSameBytesWhicheverWayLargeBlocksAreAllocated) {
+  const std::string args = "memory model=bert-tiny batch=32 seq_len=64 freeze_ratio=0.8 --json";
+  std::map<std::string, nlohmann::json> reports;
+  for (const std::string mode : {"map", "heap"}) {
+    ASSERT_EQ(setenv("SLIMFIT_LARGE_BLOCKS", mode.c_str(), 1), 0);
+    auto [rc, out] = run_slimfit(args);
+    ASSERT_EQ(rc, 0) << mode << ": " << out;
+    reports[mode] = nlohmann::json::parse(out);
+  }
+  ASSERT_EQ(setenv("SLIMFIT_LARGE_BLOCKS", "mmap", 1), 0);
+  auto [rc, out] = run_slimfit(args);
+  ASSERT_EQ(unsetenv("SLIMFIT_LARGE_BLOCKS"), 0);
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(out.find("SLIMFIT_LARGE_BLOCKS=mmap must be map"), std::string::npos) << out;
+  for (const char* key : {"peak_bytes", "activation_bytes", "grad_bytes", "weights_bytes",
+                          "optimizer_bytes", "units_frozen"}) {
+    EXPECT_EQ(reports["map"][key], reports["heap"][key]) << key;
+  }
+  EXPECT_GT(reports["map"]["peak_rss_bytes"].get<int64_t>(), 0);
 }
 
 }  // namespace
