@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ViT accuracy on Fashion-MNIST, per method, as a pretrain-then-fine-tune transfer made inside the
-# project (no pretrained ViT weights exist in the reachable registries, ../shared/DATA.md):
+# project (no pretrained ViT weights exist in the registries these machines reach; README, "Accuracy"):
 #   1. pretrain vit-tiny from random weights on the 30,000 training images of classes 0-4
 #      (T-shirt, trouser, pullover, dress, coat), all units trained, stock ops;
 #   2. fine-tune from that checkpoint (init=, the classifier starts fresh) on the 30,000 training

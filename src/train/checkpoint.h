@@ -40,6 +40,9 @@ struct CheckpointState {
   // Row r: rank r's libtorch CPU generator state, gathered by the trainer before saving. A
   // checkpoint of an older slimfit loads as one row (rank 0's).
   at::Tensor rng_states;
+  // Row r: rank r's CUDA generator state (dropout on the GPU draws from it); undefined when the
+  // run trains on the CPU, or in an older checkpoint.
+  at::Tensor cuda_rng_states;
   // The data set's class names in id order; empty: none (Hugging Face's LABEL_0, LABEL_1, ...).
   std::vector<std::string> label_names;
   // "single_label_classification" or "regression"; "" (an older checkpoint): by num_labels,
@@ -71,7 +74,7 @@ void save_checkpoint(const std::string& path, const TrainConfig& config,
 
 // Restores weights (every tensor, note [loading weights] in models/model.h) and optimizer in
 // place and returns the rest (label_names and problem_type as saved, "" for problem_type in an
-// older checkpoint); the caller restores its rank's row of rng_states.
+// older checkpoint); the caller restores its rank's row of rng_states (and of cuda_rng_states).
 CheckpointState load_checkpoint(const std::string& path, const TrainConfig& config,
                                 models::ClassifierImpl& model, AdamW& optimizer);
 

@@ -240,6 +240,22 @@ void Trainer::build_optimizer() {
   optimizer_->init_state();  // steady state from the start: every unit trains at some step
 }
 
+// On the GPU, dropout draws from the device's generator, so a resumed run repeats the
+// interrupted one only if that generator continues too. Between devices (a CPU checkpoint
+// resumed on a GPU, or the reverse) the weights and the rest carry over, and the warning says
+// that the dropout streams do not.
+void Trainer::restore_cuda_generator(const at::Tensor& states) {
+  const bool saved = states.defined();
+  if (saved && device_.is_cuda() && comm_->rank() < states.size(0)) {
+    at::Generator generator = at::globalContext().defaultGenerator(device_);
+    generator.set_state(states[comm_->rank()].clone());
+  } else if (saved != device_.is_cuda() && comm_->rank() == 0) {
+    log_warn("resume: ", config_.resume, " was written by a run on ", saved ? "a GPU" : "the CPU",
+             ", this run is on ", device_.str(), ": the dropout streams differ, so the run will "
+             "not repeat bit for bit");
+  }
+}
+
 void Trainer::resume() {
   const CheckpointState state = load_checkpoint(config_.resume, config_, *model_, *optimizer_);
   // Each rank continues its own dropout stream; a rank the writer did not have starts afresh.
@@ -250,6 +266,7 @@ void Trainer::resume() {
     // ("Invalid mt19937 state"); 1.13 took it.
     generator.set_state(state.rng_states[comm_->rank()].clone());
   }
+  restore_cuda_generator(state.cuda_rng_states);
   if (saved_ranks != comm_->size() && comm_->rank() == 0) {
     log_warn("resume: ", config_.resume, " was written by ", saved_ranks, " rank(s), this run has ",
              comm_->size(), ": weights, optimizer, scheduler and data position continue, but the "
@@ -630,6 +647,10 @@ void Trainer::write_checkpoint(const std::string& path) {
   // Each rank's dropout stream differs, so every rank's generator state goes to the writer.
   CheckpointState state{next_step_, scheduler_->state(),
                         comm_->gather(at::detail::getDefaultCPUGenerator().get_state(), 0)};
+  if (device_.is_cuda()) {
+    state.cuda_rng_states =
+        comm_->gather(at::globalContext().defaultGenerator(device_).get_state().cpu(), 0);
+  }
   state.label_names = dataset_->label_names();
   state.problem_type = dataset_->is_regression() ? "regression" : "single_label_classification";
   if (comm_->rank() != 0) return;  // one writer; every rank holds the same weights and state

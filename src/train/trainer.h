@@ -107,6 +107,7 @@ class Trainer {
   void build_scheduler();
   void build_optimizer();
   void resume();
+  void restore_cuda_generator(const at::Tensor& states);
   void log_plan(const ModelSpec& spec) const;
 
   void save();

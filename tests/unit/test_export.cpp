@@ -110,7 +110,7 @@ class ExportTest : public ::testing::Test {
     train::AdamW optimizer(named, {});
     state.scheduler.scores = {0.0};
     state.scheduler.last_trained = {0};
-    state.rng_states = at::zeros({1, 8}, at::kByte);
+    if (!state.rng_states.defined()) state.rng_states = at::zeros({1, 8}, at::kByte);
     train::save_checkpoint(file, run, model, optimizer, state);
   }
 
@@ -317,6 +317,31 @@ TEST_F(ExportTest, CheckpointWithoutTheModelGroupStillResumesAndLoads) {
   const train::TrainedModel trained = train::load_trained_model(path("old.h5"));
   EXPECT_EQ(trained.problem_type, "single_label_classification");  // inferred: 2 labels
   EXPECT_TRUE(at::equal(logits(*trained.model), logits(*model)));
+}
+
+// Resume repeats a run only if every rank's generators continue: the CPU's, and on a GPU the
+// device's (dropout there draws from it). Both come back byte for byte; a CPU run's checkpoint
+// holds no device state.
+TEST_F(ExportTest, EveryRanksGeneratorStatesRoundTrip) {
+  models::Classifier model = fresh(models::builtin_config("bert-tiny"));
+  std::vector<std::pair<std::string, at::Tensor>> named;
+  for (auto& item : model->named_parameters()) named.emplace_back(item.key(), item.value());
+  train::AdamW optimizer(named, {});
+  train::CheckpointState state;
+  state.rng_states = at::randint(0, 256, {2, 5056}, at::kByte);
+  save(path("cpu.h5"), *model, state);
+  state.cuda_rng_states = at::randint(0, 256, {2, 16}, at::kByte);
+  save(path("gpu.h5"), *model, state);
+
+  const train::CheckpointState cpu =
+      train::load_checkpoint(path("cpu.h5"), train::TrainConfig{}, *model, optimizer);
+  EXPECT_TRUE(at::equal(cpu.rng_states, state.rng_states));
+  EXPECT_FALSE(cpu.cuda_rng_states.defined());
+  const train::CheckpointState gpu =
+      train::load_checkpoint(path("gpu.h5"), train::TrainConfig{}, *model, optimizer);
+  EXPECT_TRUE(at::equal(gpu.rng_states, state.rng_states));
+  ASSERT_TRUE(gpu.cuda_rng_states.defined());
+  EXPECT_TRUE(at::equal(gpu.cuda_rng_states, state.cuda_rng_states));
 }
 
 TEST_F(ExportTest, OutputDirectoryIsCheckedAndAPreviousExportReplaced) {
