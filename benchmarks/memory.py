@@ -10,16 +10,21 @@ What is measured and what is extrapolated:
   1. Layers. At each shape, the 1- and 2-layer models are measured at batch 8. Weights and
      optimizer state are exactly linear in the number of layers (one more layer = the 2-layer
      minus the 1-layer figure), and so are saved activations (exactly for the unfrozen methods;
-     for the frozen ones the randomly frozen set differs with depth, so within about 12%). The
+     for the frozen ones the randomly frozen set differs with depth, so within about 20%). The
      peak is not: in a 1- or 2-layer model it falls in another phase of the step than in the
      full model, so it is not extrapolated in layers.
-  2. Batch. Saved activations are proportional to the batch (every op is per sample); so is the
-     rest of the peak above weights + optimizer + activations (gradients in flight, backward
-     workspace such as decompressed tensors), taken from the full model measured at batch 8
-     (at the other shape of the same model, in proportion to its activations, where the full
-     model was not measured at this shape):
+  2. Batch. Saved activations are proportional to the batch (every op is per sample). The peak
+     is split by its breakdown, from the full model measured at batch 8: weights, optimizer
+     state, weight gradients and the trained units' weight snapshots do not depend on the batch
+     (`fixed`, beside weights + optimizer); what else is alive at the peak (activations, inputs,
+     backward workspace such as decompressed tensors: `rest8`) grows with it. Where the full
+     model was not measured at this shape, `fixed` and `rest8` (in proportion to activations)
+     come from the other shape of the same model:
          activation(B) = B/8 * act8
-         peak(B)       = weights + optimizer + B/8 * (act8 + rest8)
+         peak(B)       = weights + optimizer + fixed + B/8 * rest8
+     unless the batch-8 peak fell in the optimizer step (compress_only: all gradients, no
+     activations); then the end of forward, weights + optimizer + activation(B), is larger, and
+     the row gives it as a lower bound ("peak_lower_bound": true).
   The layer step is checked against the full model at batch 8 and the batch step against the
   full model at batch 32; the relative errors are written to memory_validation.json.
 - The paper's headline claims are restated as the number of 32 GiB GPUs that data parallelism
@@ -111,19 +116,35 @@ class Extrapolation:
         # Saved activations at batch 8: the full model's own when measured, else per layer.
         self.act8 = full8["activation_bytes"] if full8 else lin("activation_bytes")
         self.act8_layers = lin("activation_bytes")
-        if full8:  # the rest of the peak (gradients, workspace) at batch 8, measured
-            self.rest8 = full8["peak_bytes"] - self.static - full8["activation_bytes"]
+        # What the peak holds, from its breakdown: weights, optimizer state, weight gradients and
+        # the trained units' weight snapshots (what the trainer keeps to score them) do not
+        # depend on the batch (`fixed`, beside `static`); the activations alive at the peak,
+        # inputs and backward's workspace grow with it (`rest8`).
+        if full8:  # measured at batch 8
+            at_peak = full8["peak_breakdown"]
+            self.fixed = at_peak["gradients"] + at_peak.get("snapshots", 0)
+            self.rest8 = (full8["peak_bytes"] - at_peak["weights"] - at_peak["optimizer"] -
+                          self.fixed)
         elif ref:  # from the same method at the measured shape, in proportion to activations
+            self.fixed = ref.fixed
             self.rest8 = ref.rest8 * self.act8 / ref.act8
         else:
-            self.rest8 = None  # activations only
+            self.fixed, self.rest8 = None, None  # activations only
         self.source = ("full model at batch 8, scaled with batch" if full8 else
                        "per-layer extrapolation at batch 8, scaled with batch")
 
     def at(self, batch):
         k = batch / self.k0
         act = k * self.act8
-        return int(act), int(self.static + act + k * self.rest8)
+        return int(act), int(max(self.static + self.fixed + k * self.rest8, self.static + act))
+
+    def peak_is_lower_bound(self, batch):
+        """True where the end of forward (every saved activation alive) sets the peak: the
+        batch-8 peak fell in another phase (compress_only's: the optimizer step, when every
+        gradient is alive and no activation), so the figure counts the activations and weights,
+        not what else that phase holds."""
+        k = batch / self.k0
+        return self.static + k * self.act8 > self.static + self.fixed + k * self.rest8
 
 
 def gpus_needed(ex, global_batch=128):
@@ -173,6 +194,7 @@ def main():
                                                           LAYERS)),
                            "optimizer_bytes": int(per_layer(
                                j1, j2, lambda j: j["optimizer_bytes"], LAYERS)),
+                           "peak_lower_bound": ex.peak_is_lower_bound(batch),
                            "source": ex.source}
                     methods = MEASURED.get((model, batch, shape), ())
                     if (methods is None or method in methods) and batch != base_batch:

@@ -182,7 +182,12 @@ TEST(DataParallel, TheMetricsFileKeepsEveryColumnAcrossAResume) {
           "/steps/peak_bytes", "/steps/control_bytes", "/steps/grad_diversity",
           "/steps/offload_bytes", "/steps/resident_bytes"}) {
       const at::Tensor x = a.read_tensor(column), y = b.read_tensor(column);
-      EXPECT_TRUE(at::equal(x, y)) << column << "\nresumed:\n" << x << "\nstraight:\n" << y;
+      ASSERT_EQ(x.sizes(), y.sizes()) << column;
+      // On a mismatch: the steps that differ and by how much (the printed tensors round).
+      EXPECT_TRUE(at::equal(x, y))
+          << column << ": steps that differ " << at::nonzero(x.ne(y)).flatten()
+          << "\nresumed - straight:\n" << (x.to(at::kDouble) - y.to(at::kDouble))
+          << "\nresumed:\n" << x << "\nstraight:\n" << y;
     }
     // A column that varies on 2 ranks, so the check above can see a lost history.
     const at::Tensor control = b.read_tensor("/steps/control_bytes");
