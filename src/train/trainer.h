@@ -108,6 +108,7 @@ class Trainer {
   void build_optimizer();
   void resume();
   void restore_cuda_generator(const at::Tensor& states);
+  void check_ranks_resumed_alike(int64_t next_step);
   void log_plan(const ModelSpec& spec) const;
 
   void save();

@@ -166,6 +166,9 @@ TEST(DataParallel, TheMetricsFileKeepsEveryColumnAcrossAResume) {
   first.metrics = resumed_metrics;
   first.stop_after = 4;
   Trainer(first, comm.get()).run();
+  // Rank 0 writes the checkpoint after the others have left run(): without the barrier rank 1
+  // could resume from an older file at that path (the trainer now stops on that, see below).
+  comm->barrier();
   TrainConfig second = tiny(8, 8);
   second.resume = ck;
   second.metrics = resumed_metrics;
@@ -194,6 +197,37 @@ TEST(DataParallel, TheMetricsFileKeepsEveryColumnAcrossAResume) {
     EXPECT_GT(control.min().item<int64_t>(), 0);
   }
   comm->barrier();
+}
+
+// Ranks that resume from different checkpoint contents (here: one run stopped at two steps, as
+// when a rank reads an older file at the same path) all stop with the same error before a
+// step, instead of training different weights.
+TEST(DataParallel, RanksThatResumeFromDifferentCheckpointsAllStop) {
+  auto comm = slimfit::comm::make_communicator("mpi");
+  const auto dir = std::filesystem::temp_directory_path();
+  const std::string ck[2] = {(dir / "slimfit_dp_alike_0.h5").string(),
+                             (dir / "slimfit_dp_alike_1.h5").string()};
+  for (int k = 0; k < 2; ++k) {
+    TrainConfig run = tiny(8, 8);
+    run.checkpoint = ck[k];
+    run.stop_after = 2 + k;
+    Trainer(run, comm.get()).run();
+  }
+  comm->barrier();  // rank 0 has written both files
+  TrainConfig same = tiny(8, 8);
+  same.resume = ck[0];
+  EXPECT_EQ(Trainer(same, comm.get()).next_step(), 2);  // one file for all: no error
+  TrainConfig differ = tiny(8, 8);
+  differ.resume = ck[comm->rank() == 0 ? 0 : 1];
+  try {
+    Trainer t(differ, comm.get());
+    ADD_FAILURE() << "rank " << comm->rank() << " resumed without an error";
+  } catch (const slimfit::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("the ranks read different contents"), std::string::npos)
+        << e.what();
+  }
+  comm->barrier();
+  if (comm->rank() == 0) std::filesystem::remove(ck[0]), std::filesystem::remove(ck[1]);
 }
 
 // Fault injection: rank 1 receives a flipped mask bit.
