@@ -10,6 +10,7 @@
 
 #include <cerrno>
 
+#include <algorithm>
 #include <atomic>
 #include <limits>
 #include <string>
@@ -18,6 +19,7 @@
 #include <cstring>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 #include "common/error.h"
 
@@ -68,44 +70,92 @@ void record_alloc(void* ptr, size_t bytes) {
   }
 }
 
-// The size of the allocation at ptr (0 if the ledger never saw it), now forgotten.
-size_t record_free(void* ptr) {
+// The size of the allocation at ptr (0 if the ledger never saw it), now forgotten; `live` gets
+// the bytes still alive after it.
+size_t record_free(void* ptr, int64_t& live) {
   Ledger& l = ledger();
   std::lock_guard<std::mutex> lock(l.mutex);
+  live = l.state.current;
   auto it = l.live_allocations.find(ptr);
   if (it == l.live_allocations.end()) return 0;
   const size_t bytes = it->second.bytes;
   l.state.current -= static_cast<int64_t>(bytes);
   l.state.live[static_cast<int>(it->second.category)] -= static_cast<int64_t>(bytes);
   l.live_allocations.erase(it);
+  live = l.state.current;
   return bytes;
 }
 
 // Note [large blocks]. Blocks of at least kLargeBlock bytes (activations, weight and gradient
-// tensors) are mapped from the kernel directly and unmapped when freed, backed by transparent
-// huge pages where the kernel allows (madvise mode). So the process's resident memory follows
-// the ledger's live bytes instead of keeping every freed activation in the heap: with glibc's
-// heap, SlimFit's odd-sized compressed buffers between freed activations held about 700 MiB
-// beyond the ledger's peak for bert-base at batch 8 (issue 14). Huge pages keep the cost of
-// mapping afresh each step (one fault per 2 MiB, not per 4 KiB) small; smaller blocks stay
-// with malloc. SLIMFIT_LARGE_BLOCKS=heap sends every block to malloc as before, to measure the
-// trade (step time against resident memory: benchmarks/memory_rss.py); it is read once, when
-// the allocator is installed, before any block is allocated.
+// tensors) are mapped from the kernel directly and given back when freed, so the process's
+// resident memory follows the ledger's live bytes instead of keeping every freed activation in
+// the heap: with glibc's heap, SlimFit's odd-sized compressed buffers between freed activations
+// held about 700 MiB beyond the ledger's peak for bert-base at batch 8 (issue 14). Smaller
+// blocks stay with malloc.
+//
+// Mapping afresh costs time (the kernel zeroes every page; the mapping calls are system calls),
+// so freed blocks stay mapped in a small cache and go to the next request of exactly their
+// size, which a training step makes again and again (the same shapes in every layer and every
+// step). The cache holds at most an eighth of the live bytes (at least kCacheFloor): what the
+// process holds beyond the ledger stays in proportion to it, so the ratio the operating system
+// sees between two runs stays close to the ledger's. Measured for bert-base at batch 8
+// (benchmarks/memory_rss.py, against glibc's heap): unmapping every block at once cost 1.38x
+// (baseline) and 1.20x (SlimFit) step time, with transparent huge pages requested (madvise);
+// the cache and plain pages bring that close to the heap's (memory_rss.json), with huge pages
+// slower still (their faults zero and compact 2 MiB at a time), so none are requested.
+//
+// SLIMFIT_LARGE_BLOCKS=heap sends every block to malloc as before, to measure the trade; it is
+// read once, when the allocator is installed, before any block is allocated.
 constexpr size_t kLargeBlock = size_t(1) << 20;
+constexpr size_t kCacheFloor = size_t(64) << 20;
 size_t g_map_from_bytes = kLargeBlock;  // blocks this large or larger are mapped
+
+struct BlockCache {
+  std::mutex mutex;
+  std::unordered_map<size_t, std::vector<void*>> free_blocks;  // by exact size
+  size_t bytes = 0;
+};
+
+BlockCache& block_cache() {
+  static BlockCache* instance = new BlockCache();  // never destroyed: frees may come at exit
+  return *instance;
+}
+
+void* take_cached_block(size_t bytes) {
+  BlockCache& c = block_cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  auto it = c.free_blocks.find(bytes);
+  if (it == c.free_blocks.end() || it->second.empty()) return nullptr;
+  void* data = it->second.back();
+  it->second.pop_back();
+  c.bytes -= bytes;
+  return data;
+}
+
+bool keep_cached_block(void* data, size_t bytes, int64_t live) {
+  BlockCache& c = block_cache();
+  const size_t limit = std::max(kCacheFloor, static_cast<size_t>(std::max<int64_t>(live, 0)) / 8);
+  std::lock_guard<std::mutex> lock(c.mutex);
+  if (c.bytes + bytes > limit) return false;
+  c.free_blocks[bytes].push_back(data);
+  c.bytes += bytes;
+  return true;
+}
 
 void* allocate_block(size_t bytes) {
   if (bytes < g_map_from_bytes) return c10::alloc_cpu(bytes);
+  if (void* cached = take_cached_block(bytes)) return cached;
   void* data = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   SLIMFIT_CHECK(data != MAP_FAILED, "out of memory: could not map ", bytes, " bytes (",
                 std::strerror(errno), ")");
-  madvise(data, bytes, MADV_HUGEPAGE);  // advice only: without huge pages it still works
   return data;
 }
 
 void counting_delete(void* ptr) {
-  const size_t bytes = record_free(ptr);
+  int64_t live = 0;
+  const size_t bytes = record_free(ptr, live);
   if (bytes >= g_map_from_bytes) {
+    if (keep_cached_block(ptr, bytes, live)) return;
     // A deleter cannot throw; a failed unmap (a bad pointer or size) is a bug, so say so.
     if (munmap(ptr, bytes) != 0) {
       std::fprintf(stderr, "slimfit: munmap of %zu bytes at %p failed: %s\n", bytes, ptr,
