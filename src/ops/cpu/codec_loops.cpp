@@ -377,9 +377,20 @@ void unpack_mask_bits(const std::uint8_t* in, std::int64_t n, bool* mask, int th
 
 void mask_bits_scale(const std::uint8_t* in, std::int64_t n, float keep_scale, const float* grad,
                      float* out, int threads) {
+  // The eight factors of every mask byte, looked up whole: one 8-wide multiply per byte, where
+  // extracting bit by bit kept the loop from vectorizing. Same products, same bytes.
+  alignas(32) float factors[256][8];
+  for (int b = 0; b < 256; ++b)
+    for (int k = 0; k < 8; ++k) factors[b][k] = ((b >> k) & 1) ? keep_scale : 0.f;
+  static_assert(kUnit % 8 == 0, "units start on a mask byte");
   for_units(ceil_div(n, kUnit), kUnit, threads, [&](std::int64_t u0, std::int64_t u1) {
-    const std::int64_t last = std::min(n, u1 * kUnit);
-    for (std::int64_t i = u0 * kUnit; i < last; ++i)
+    const std::int64_t first = u0 * kUnit, last = std::min(n, u1 * kUnit);
+    const std::int64_t whole = first + (last - first) / 8 * 8;
+    for (std::int64_t i = first; i < whole; i += 8) {
+      const float* f = factors[in[i >> 3]];
+      for (int k = 0; k < 8; ++k) out[i + k] = grad[i + k] * f[k];
+    }
+    for (std::int64_t i = whole; i < last; ++i)
       out[i] = grad[i] * (((in[i >> 3] >> (i & 7)) & 1) ? keep_scale : 0.f);
   });
 }
