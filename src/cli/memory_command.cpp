@@ -20,16 +20,17 @@ namespace {
 // The train keys that shape the measured step; data, steps and the output keys are the
 // measurement's own.
 const std::set<std::string> kTrainKeys = {
-    "model",   "batch",         "seq_len",      "grad_accum",  "freeze_ratio",
-    "compress", "frozen_update", "coast_steps", "offload_optimizer", "dropout",
-    "pooling", "seed",          "score",        "staleness",   "budget",
-    "exploration", "always_train", "device"};
+    "model",       "batch",         "seq_len",     "grad_accum",        "freeze_ratio",
+    "compress",    "frozen_update", "coast_steps", "offload_optimizer", "dropout",
+    "pooling",     "seed",          "score",       "staleness",         "budget",
+    "exploration", "always_train",  "device"};
 
 // memory's own keys: name, default, help.
 const train::KeyHelp kMemoryKeys[] = {
     {"layers", "0", "override the model's number of encoder layers (0: its own)"},
     {"image_size", "0", "override a ViT's image size in pixels (0: its own)"},
-    {"time_steps", "0", "step time: the mean of N warm steps after the measured one (0: that step)"},
+    {"time_steps", "0",
+     "step time: the mean of N warm steps after the measured one (0: that step)"},
     {"steady", "true",
      "count every unit as trained before (steady state: frozen units coast); false: a run's "
      "first step"},
@@ -37,10 +38,12 @@ const train::KeyHelp kMemoryKeys[] = {
 
 // The older spellings: --flag VALUE for a key.
 const std::map<std::string, std::string> kFlagKeys = {
-    {"model", "model"},           {"batch", "batch"},           {"seq", "seq_len"},
-    {"freeze-ratio", "freeze_ratio"}, {"device", "device"},     {"seed", "seed"},
-    {"layers", "layers"},         {"image-size", "image_size"}, {"time-steps", "time_steps"},
-    {"frozen-update", "frozen_update"}, {"budget", "budget"}};
+    {"model", "model"},           {"batch", "batch"},
+    {"seq", "seq_len"},           {"freeze-ratio", "freeze_ratio"},
+    {"device", "device"},         {"seed", "seed"},
+    {"layers", "layers"},         {"image-size", "image_size"},
+    {"time-steps", "time_steps"}, {"frozen-update", "frozen_update"},
+    {"budget", "budget"}};
 
 void set_memory_key(train::StepMemoryOptions& o, const std::string& key, const std::string& value,
                     const std::string& origin) {

@@ -12,12 +12,12 @@
 
 #include <algorithm>
 #include <atomic>
-#include <limits>
-#include <string>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -193,7 +193,7 @@ std::atomic<bool> g_installed{false};
 
 const char* category_name(Category c) {
   static const char* kNames[kCategories] = {"other",       "weights",  "optimizer", "inputs",
-                                            "activations", "backward", "step",     "dynamics"};
+                                            "activations", "backward", "step",      "dynamics"};
   return kNames[static_cast<int>(c)];
 }
 

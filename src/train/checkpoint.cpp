@@ -134,7 +134,8 @@ void save_checkpoint(const std::string& path, const TrainConfig& config,
     f.write_int("/scheduler/rng_state", rng_bits);
     f.write_tensor("/rng/torch_cpu_ranks", state.rng_states);
     f.write_tensor("/rng/torch_cpu", state.rng_states[0]);
-    if (state.cuda_rng_states.defined()) f.write_tensor("/rng/torch_cuda_ranks", state.cuda_rng_states);
+    if (state.cuda_rng_states.defined())
+      f.write_tensor("/rng/torch_cuda_ranks", state.cuda_rng_states);
     f.write_int("/data/next_step", state.next_step);
     std::vector<std::string> keys, values;
     for (const auto& [k, v] : config.to_map()) keys.push_back(k), values.push_back(v);
@@ -197,7 +198,8 @@ CheckpointState load_checkpoint(const std::string& path, const TrainConfig& conf
   state.rng_states = f.exists("/rng/torch_cpu_ranks")
                          ? f.read_tensor("/rng/torch_cpu_ranks")
                          : f.read_tensor("/rng/torch_cpu").unsqueeze(0);
-  if (f.exists("/rng/torch_cuda_ranks")) state.cuda_rng_states = f.read_tensor("/rng/torch_cuda_ranks");
+  if (f.exists("/rng/torch_cuda_ranks"))
+    state.cuda_rng_states = f.read_tensor("/rng/torch_cuda_ranks");
   state.next_step = f.read_int("/data/next_step");
   if (f.exists("/model/label_names")) state.label_names = f.read_strings("/model/label_names");
   if (f.exists("/model/problem_type")) state.problem_type = f.read_string("/model/problem_type");

@@ -44,9 +44,9 @@ struct TrainConfig {
   std::string checkpoint;                   // HDF5 checkpoint path ("" = none)
   int64_t checkpoint_every = 0;             // 0: only at the end
   std::string metrics;                      // HDF5 metrics path ("" = none)
-  std::string resume;  // checkpoint to resume from; "auto": `checkpoint` when it exists, else
-                       // a fresh start (a requeued job resumes by itself)
-  int64_t stop_after = 0;                   // stop (with a checkpoint) after this step
+  std::string resume;      // checkpoint to resume from; "auto": `checkpoint` when it exists, else
+                           // a fresh start (a requeued job resumes by itself)
+  int64_t stop_after = 0;  // stop (with a checkpoint) after this step
   int64_t eval_every = 0;
   std::string save_best;    // keep the checkpoint of the best evaluation here ("" = don't)
   std::string best_metric;  // what "best" means: any metric evaluate reports ("" = accuracy, or
@@ -59,8 +59,8 @@ struct TrainConfig {
   int64_t log_every = 10;
   int64_t num_labels = 0;  // 0: from the data set
   std::string device = "cpu";
-  std::string backend = "auto";  // auto | mpi | nccl | self (see comm/communicator.h)
-  double bucket_mb = 25.0;       // gradient all-reduce bucket size
+  std::string backend = "auto";     // auto | mpi | nccl | self (see comm/communicator.h)
+  double bucket_mb = 25.0;          // gradient all-reduce bucket size
   double collective_timeout = 600;  // seconds a collective may wait for the other ranks
                                     // (0: forever; note [collective timeout])
 

@@ -178,7 +178,8 @@ TEST(DataParallel, TheMetricsFileKeepsEveryColumnAcrossAResume) {
   Trainer(straight, comm.get()).run();
   comm->barrier();  // rank 0 has written both files
   if (comm->rank() == 0) {
-    auto a = slimfit::h5::File::open(resumed_metrics), b = slimfit::h5::File::open(straight_metrics);
+    auto a = slimfit::h5::File::open(resumed_metrics),
+         b = slimfit::h5::File::open(straight_metrics);
     a.set_kind("metrics file"), b.set_kind("metrics file");
     for (const char* column :
          {"/steps/loss", "/steps/lr", "/steps/trainable_mask", "/steps/comm_bytes",
@@ -187,10 +188,11 @@ TEST(DataParallel, TheMetricsFileKeepsEveryColumnAcrossAResume) {
       const at::Tensor x = a.read_tensor(column), y = b.read_tensor(column);
       ASSERT_EQ(x.sizes(), y.sizes()) << column;
       // On a mismatch: the steps that differ and by how much (the printed tensors round).
-      EXPECT_TRUE(at::equal(x, y))
-          << column << ": steps that differ " << at::nonzero(x.ne(y)).flatten()
-          << "\nresumed - straight:\n" << (x.to(at::kDouble) - y.to(at::kDouble))
-          << "\nresumed:\n" << x << "\nstraight:\n" << y;
+      EXPECT_TRUE(at::equal(x, y)) << column << ": steps that differ "
+                                   << at::nonzero(x.ne(y)).flatten() << "\nresumed - straight:\n"
+                                   << (x.to(at::kDouble) - y.to(at::kDouble)) << "\nresumed:\n"
+                                   << x << "\nstraight:\n"
+                                   << y;
     }
     // A column that varies on 2 ranks, so the check above can see a lost history.
     const at::Tensor control = b.read_tensor("/steps/control_bytes");

@@ -14,9 +14,9 @@
 #include <sstream>
 #include <string>
 
-#include "expect_error.h"
 #include "ckpt/h5.h"
 #include "common/error.h"
+#include "expect_error.h"
 #include "models/config.h"
 #include "models/model.h"
 #include "models/safetensors.h"

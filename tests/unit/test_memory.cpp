@@ -381,14 +381,15 @@ TEST(MemoryCli, ReportsThePeakTrainRecordsForTheSameStep) {
   for (const std::string method :
        {"freeze_ratio=0 compress=false", "freeze_ratio=0.8 frozen_update=none",
         "freeze_ratio=0.8 frozen_update=coast"}) {
-    auto [rc, out] = run_slimfit(slimfit::str_cat("memory ", shape, " ", method, " steady=false --json"));
+    auto [rc, out] =
+        run_slimfit(slimfit::str_cat("memory ", shape, " ", method, " steady=false --json"));
     ASSERT_EQ(rc, 0) << out;
     const auto memory = nlohmann::json::parse(out);
     const std::string metrics = dir + "/one_step_metrics.h5";
     std::remove(metrics.c_str());
-    std::tie(rc, out) =
-        run_slimfit(slimfit::str_cat("train ", shape, " ", method, " data=synthetic:8 eval_fraction=0 ",
-                            "steps=1 metrics=", metrics, " --summary ", dir, "/one_step.json"));
+    std::tie(rc, out) = run_slimfit(
+        slimfit::str_cat("train ", shape, " ", method, " data=synthetic:8 eval_fraction=0 ",
+                         "steps=1 metrics=", metrics, " --summary ", dir, "/one_step.json"));
     ASSERT_EQ(rc, 0) << out;
     slimfit::h5::File f = slimfit::h5::File::open(metrics);
     EXPECT_EQ(f.read_tensor("/steps/peak_bytes")[0].item<int64_t>(),

@@ -62,8 +62,8 @@ void dispatch(Elem t, const F& f) {
 // propagates it) and converts it to int32 with cvttss2si, which gives INT32_MIN: every code
 // byte or nibble of a NaN is 0. An absmax group holding a NaN gets a NaN scale (amax propagates
 // NaN; its bits come out as the canonical quiet NaN, 0x7fc00000, whatever the input NaN's
-// payload, as measured on bf16 inputs), so the whole group codes to 0. ±inf clamps to the ends of the range; an inf absmax makes
-// the group's finite values 0 and its infs NaN, hence 0 as well.
+// payload, as measured on bf16 inputs), so the whole group codes to 0. ±inf clamps to the ends of
+// the range; an inf absmax makes the group's finite values 0 and its infs NaN, hence 0 as well.
 constexpr float kRound = 12582912.f;  // 1.5 * 2^23: (v + kRound) - kRound = rint(v), |v| < 2^22
 
 inline int to_code(float v, float lo, float hi) {
@@ -137,8 +137,8 @@ std::array<float, 256> prob_table(int mode) {
 
 template <typename T, int kMode, int kBits>
 void dequantize_range(const std::uint8_t* in, const float* scales, std::int64_t first,
-                      std::int64_t last, const QuantSpec& s, std::int64_t group,
-                      const float* table, T* y) {
+                      std::int64_t last, const QuantSpec& s, std::int64_t group, const float* table,
+                      T* y) {
   for (std::int64_t g = first; g < last; g += group) {
     const std::int64_t end = std::min(last, g + group);
     const float scale = kMode == 1 ? scales[g / group] : 1.f;
@@ -293,18 +293,17 @@ void gelu_code_pack(const void* x, Elem t, std::int64_t n, int bits, const GeluC
         gelu_codes<T, 9>(xb, len, table, c);
       }
     };
-    for_code_octets(static_cast<const T*>(x), n, threads, codes,
-                    [&](std::int64_t at, std::uint64_t w) {
-                      if (bits == 2) {
-                        for (int h = 0; h < 2 && 2 * at + h < bytes2; ++h) {
-                          const auto q = static_cast<std::uint32_t>(w >> (32 * h));
-                          out[2 * at + h] =
-                              static_cast<std::uint8_t>(q | (q >> 6) | (q >> 12) | (q >> 18));
-                        }
-                      } else {
-                        for (int k = 0; k < 3; ++k) out[k * plane + at] = gather_bits(w, k);
-                      }
-                    });
+    for_code_octets(
+        static_cast<const T*>(x), n, threads, codes, [&](std::int64_t at, std::uint64_t w) {
+          if (bits == 2) {
+            for (int h = 0; h < 2 && 2 * at + h < bytes2; ++h) {
+              const auto q = static_cast<std::uint32_t>(w >> (32 * h));
+              out[2 * at + h] = static_cast<std::uint8_t>(q | (q >> 6) | (q >> 12) | (q >> 18));
+            }
+          } else {
+            for (int k = 0; k < 3; ++k) out[k * plane + at] = gather_bits(w, k);
+          }
+        });
   });
 }
 
