@@ -12,8 +12,6 @@
 
 namespace slimfit::data {
 
-inline uint64_t mix64(uint64_t x) { return splitmix64_mix(x); }
-
 // What a stream is for; one list, so that two uses never share a stream by accident.
 enum Purpose : uint64_t {
   kLabel = 1,     // the class or the target
@@ -28,8 +26,9 @@ enum Purpose : uint64_t {
 class Rng {
  public:
   Rng(uint64_t seed, uint64_t index, uint64_t purpose)
-      : state_(mix64(mix64(mix64(seed) ^ index) ^ (purpose * 0xD1B54A32D192ED03ULL))) {}
-  uint64_t next() { return mix64(state_++); }
+      : state_(splitmix64_mix(splitmix64_mix(splitmix64_mix(seed) ^ index) ^
+                          (purpose * 0xD1B54A32D192ED03ULL))) {}
+  uint64_t next() { return splitmix64_mix(state_++); }
   // Uniform in [0, n) (n > 0); the modulo bias is negligible for the small n used here.
   int64_t below(int64_t n) { return static_cast<int64_t>(next() % static_cast<uint64_t>(n)); }
   double uniform() { return static_cast<double>(next() >> 11) * (1.0 / 9007199254740992.0); }

@@ -259,32 +259,34 @@ void Trainer::restore_cuda_generator(const at::Tensor& states) {
 namespace {
 
 // A checksum of the weights that does not depend on summation order or thread count: each
-// tensor's bytes as integers, summed exactly, folded to 52 bits (exact in a double).
-double weight_fingerprint(const std::vector<at::Tensor>& params, int64_t next_step) {
-  int64_t sum = next_step;
+// tensor's bytes as integers, summed exactly (wrapping on overflow), plus the step.
+int64_t weight_checksum(const std::vector<at::Tensor>& params, int64_t next_step) {
+  uint64_t sum = uint64_t(next_step);
   for (const at::Tensor& p : params) {
     const at::Tensor bytes = p.detach().contiguous().view(at::kByte).view({-1});
-    const at::ScalarType as = bytes.numel() % 4 == 0 ? at::kInt
+    const at::ScalarType as = bytes.numel() % 4 == 0   ? at::kInt
                               : bytes.numel() % 2 == 0 ? at::kShort
                                                        : at::kByte;
-    // Unsigned wrap-around on overflow is the intent: a checksum, not a value.
-    sum = int64_t(uint64_t(sum) + uint64_t(bytes.view(as).sum(at::kLong).cpu().item<int64_t>()));
+    sum += uint64_t(bytes.view(as).sum(at::kLong).cpu().item<int64_t>());
   }
-  return double(uint64_t(sum) & ((uint64_t(1) << 52) - 1));
+  int64_t out;
+  std::memcpy(&out, &sum, sizeof(out));
+  return out;
 }
 
 }  // namespace
 
 // Every rank must continue from the same checkpoint. A rank that read other contents (an
 // older file at the same path, a copy on a node-local disk) would train other weights with no
-// error anywhere, so the ranks compare a checksum of what they loaded and all stop if it differs.
+// error anywhere, so the ranks compare a checksum of what they loaded, as the coordinator
+// compares its mask hashes (the minimum and maximum over ranks), and all stop if it differs.
 void Trainer::check_ranks_resumed_alike(int64_t next_step) {
   if (comm_->size() == 1) return;
-  const double mine = weight_fingerprint(all_params_, next_step);
-  at::Tensor high = at::tensor({mine}, at::kDouble), low = at::tensor({-mine}, at::kDouble);
-  comm_->all_reduce_max(high);
-  comm_->all_reduce_max(low);
-  SLIMFIT_CHECK(high.item<double>() == -low.item<double>(), "resume: the ranks read different "
+  at::Tensor lo = at::full({1}, weight_checksum(all_params_, next_step), at::kLong);
+  at::Tensor hi = lo.clone();
+  comm_->all_reduce_min(lo);
+  comm_->all_reduce_max(hi);
+  SLIMFIT_CHECK(lo.item<int64_t>() == hi.item<int64_t>(), "resume: the ranks read different "
                 "contents from ", config_.resume, " (weights or step differ): every rank must "
                 "see the same checkpoint file (a shared file system, no other run writing it)");
 }
