@@ -198,11 +198,13 @@ const char* category_name(Category c) {
 }
 
 void install_counting_cpu_allocator() {
-  if (g_installed.exchange(true)) return;
+  // The setting is checked before anything is marked installed, so a bad value leaves the
+  // allocator uninstalled rather than reported as installed.
   const char* blocks = std::getenv("SLIMFIT_LARGE_BLOCKS");
   const std::string mode = blocks ? blocks : "map";
   SLIMFIT_CHECK(mode == "map" || mode == "heap", "SLIMFIT_LARGE_BLOCKS=", mode,
                 " must be map (the default) or heap");
+  if (g_installed.exchange(true)) return;
   if (mode == "heap") g_map_from_bytes = std::numeric_limits<size_t>::max();
   static CountingCpuAllocator allocator;
   c10::SetCPUAllocator(&allocator, /*priority=*/100);
