@@ -3,6 +3,7 @@
 // Each case runs the binary from a small bash script, so signals reach a real process.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -23,9 +24,10 @@ const std::string kTiny = "model=bert-tiny data=synthetic:2000 batch=8 seq_len=3
 class CliFailure : public ::testing::Test {
  protected:
   void SetUp() override {
+    // The process id too, as ExportTest does: two suites on one machine must not share it.
     dir_ = fs::temp_directory_path() /
-           ("slimfit_failures_" + std::string(
-                                      ::testing::UnitTest::GetInstance()->current_test_info()->name()));
+           ("slimfit_failures_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
