@@ -5,20 +5,23 @@
 #   compress     --freeze-ratio 0                (every unit trains, activations compressed)
 #   slimfit      --freeze-ratio 0.9              (SlimFit: frozen units + compressed activations)
 # The arms are interleaved over rounds, in a rotated order, so load from other processes hits
-# them alike; each round's ratios are taken against that round's baseline. Writes
-# benchmarks/results/codec_speed.json (per-arm warm step seconds, ratios to the baseline, thread
-# counts and the machine's load during the run) and prints a table.
+# them alike. Each process times N warm steps after its measured one; an arm's figure is the
+# median over all its warm steps (rounds x N), and its ratio is that median over the baseline's.
+# Per-round medians and ratios are kept too. Writes benchmarks/results/codec_speed.json (every
+# warm step, thread counts, the OpenMP wait policy, the machine's load) and prints a table.
 #
 # Usage: benchmarks/codec_speed.sh
-# Env: CODEC_ROUNDS (3), CODEC_WARM (3 warm steps timed per process, after the measured one),
+# Env: CODEC_ROUNDS (3), CODEC_WARM (6 warm steps timed per process, after the measured one),
 #      CODEC_THREADS (2: OMP_NUM_THREADS, which sets libtorch's intra-op threads and so the
-#      codec loops' threads), CODEC_BATCH (32), CODEC_SEQ (128), CODEC_OUT,
+#      codec loops' threads), CODEC_WAIT_POLICY (unset: slimfit's default, PASSIVE, note
+#      [OpenMP wait policy] in src/cli/main.cpp; ACTIVE measures libgomp's spinning default),
+#      CODEC_BATCH (32), CODEC_SEQ (128), CODEC_OUT,
 #      SLIMFIT_BIN (default: a private copy of build/slimfit, so a rebuild cannot change it).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 rounds="${CODEC_ROUNDS:-3}"
-warm="${CODEC_WARM:-3}"
+warm="${CODEC_WARM:-6}"
 threads="${CODEC_THREADS:-2}"
 batch="${CODEC_BATCH:-32}"
 seq_len="${CODEC_SEQ:-128}"
@@ -33,6 +36,10 @@ if [[ -z "$bin" ]]; then
   cp "$root/build/slimfit" "$bin"
 fi
 export OMP_NUM_THREADS="$threads"
+unset OMP_WAIT_POLICY GOMP_SPINCOUNT
+if [[ -n "${CODEC_WAIT_POLICY:-}" ]]; then export OMP_WAIT_POLICY="$CODEC_WAIT_POLICY"; fi
+# What the processes run under, as libgomp reports it.
+policy="$(OMP_DISPLAY_ENV=true "$bin" memory --help 2>&1 | sed -n "s/.*OMP_WAIT_POLICY = '\(.*\)'.*/\1/p")"
 
 arms=(baseline compress slimfit)
 args_of() {
@@ -56,35 +63,39 @@ for ((r = 0; r < rounds; r++)); do
     # shellcheck disable=SC2046
     "$bin" memory --model minilm --batch "$batch" --seq "$seq_len" $(args_of "$arm") \
       --time-steps "$warm" --json >"$work/$arm-$r.json"
-    echo "codec_speed: round $r $arm: $(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print("warm step %.2f s, peak %.1f MiB" % (j["step_seconds"], j["peak_bytes"]/2**20))' "$work/$arm-$r.json")" >&2
+    echo "codec_speed: round $r $arm: $(python3 -c 'import json,statistics,sys; j=json.load(open(sys.argv[1])); print("warm steps %s s (median %.2f), peak %.1f MiB" % (" ".join("%.2f" % x for x in j["warm_step_seconds"]), statistics.median(j["warm_step_seconds"]), j["peak_bytes"]/2**20))' "$work/$arm-$r.json")" >&2
   done
 done
 ps -eo pcpu,comm --sort=-pcpu | head -8 >"$work/ps-end.txt"
 
 python3 - "$work" "$out" "$rounds" "$warm" "$threads" "$batch" "$seq_len" "$(nproc)" \
-  "$(git -C "$root" rev-parse --short HEAD)" <<'PY'
+  "$(git -C "$root" rev-parse --short HEAD)" "$policy" <<'PY'
 import json, statistics, sys
 work, out = sys.argv[1], sys.argv[2]
 rounds, warm, threads, batch, seq, cores = map(int, sys.argv[3:9])
-commit = sys.argv[9]
+commit, policy = sys.argv[9], sys.argv[10]
 arms = {"baseline": "--freeze-ratio 0 --no-compress", "compress": "--freeze-ratio 0",
         "slimfit": "--freeze-ratio 0.9"}
 runs = {a: [json.load(open(f"{work}/{a}-{r}.json")) for r in range(rounds)] for a in arms}
 loads = {a: [json.load(open(f"{work}/load-{a}-{r}.json")) for r in range(rounds)] for a in arms}
-base = [j["step_seconds"] for j in runs["baseline"]]
+med = statistics.median
+base_all = [x for j in runs["baseline"] for x in j["warm_step_seconds"]]
+base_round = [med(j["warm_step_seconds"]) for j in runs["baseline"]]
 rows = []
 for a, flags in arms.items():
-    t = [j["step_seconds"] for j in runs[a]]
-    paired = [x / b for x, b in zip(t, base)]
+    steps = [j["warm_step_seconds"] for j in runs[a]]
+    every = [x for s in steps for x in s]
+    per_round = [med(s) for s in steps]
     rows.append({
         "arm": a,
         "flags": flags,
-        "warm_step_seconds_runs": t,
-        "warm_step_seconds_median": statistics.median(t),
-        "warm_step_seconds_min": min(t),
-        "ratio_to_baseline_median": statistics.median(t) / statistics.median(base),
-        "ratio_to_baseline_min": min(t) / min(base),
-        "ratio_to_baseline_per_round": paired,
+        "warm_step_seconds": steps,
+        "warm_step_seconds_median": med(every),
+        "warm_step_seconds_min": min(every),
+        "warm_step_seconds_max": max(every),
+        "ratio_to_baseline_median": med(every) / med(base_all),
+        "round_medians": per_round,
+        "ratio_to_baseline_per_round": [x / b for x, b in zip(per_round, base_round)],
         "first_step_seconds_runs": [j["first_step_seconds"] for j in runs[a]],
         "peak_bytes": runs[a][0]["peak_bytes"],
         "units_frozen": runs[a][0]["units_frozen"],
@@ -92,8 +103,9 @@ for a, flags in arms.items():
         "loadavg_before_each_run": [l["loadavg"] for l in loads[a]],
     })
 report = {
-    "what": "warm step time of `slimfit memory --time-steps N` (mean of N warm steps after the "
-            "measured one: forward, loss, backward, AdamW step), three arms interleaved",
+    "what": "warm step time of `slimfit memory --time-steps N` (each of N warm steps after the "
+            "measured one: forward, loss, backward, AdamW step), three arms interleaved; an arm's "
+            "figure is the median over all its warm steps",
     "model": "minilm (all-MiniLM-L6-v2, .assets/minilm)",
     "batch": batch,
     "seq": seq,
@@ -102,6 +114,7 @@ report = {
     "threads": {"OMP_NUM_THREADS": threads,
                 "intra_op": threads,
                 "codec_loops": "at::get_num_threads() = OMP_NUM_THREADS"},
+    "omp_wait_policy": policy,
     "machine": {"cores": cores,
                 "busiest_processes_at_start": open(f"{work}/ps-start.txt").read().splitlines(),
                 "busiest_processes_at_end": open(f"{work}/ps-end.txt").read().splitlines()},
@@ -115,12 +128,13 @@ report["load_note"] = (f"1-minute load average before the runs: {min(la):.1f} to
                        "interleaved so that load hits them alike, but single rounds stay noisy")
 json.dump(report, open(out, "w"), indent=2)
 open(out, "a").write("\n")
-print(f"| arm | warm step s (median of {rounds}) | runs | ratio to baseline (median) | per round |")
+print(f"| arm | warm step s (median of {rounds} x {warm}) | min - max | ratio to baseline | "
+      "per-round ratios |")
 print("| --- | --- | --- | --- | --- |")
 for r in rows:
-    print(f"| {r['arm']} | {r['warm_step_seconds_median']:.2f} | "
-          f"{', '.join('%.2f' % x for x in r['warm_step_seconds_runs'])} | "
+    print(f"| {r['arm']} | {r['warm_step_seconds_median']:.3f} | "
+          f"{r['warm_step_seconds_min']:.2f} - {r['warm_step_seconds_max']:.2f} | "
           f"{r['ratio_to_baseline_median']:.3f} | "
           f"{', '.join('%.3f' % x for x in r['ratio_to_baseline_per_round'])} |")
-print(f"threads {threads}, cores {cores}; wrote {out}")
+print(f"threads {threads}, cores {cores}, OMP_WAIT_POLICY {policy}; wrote {out}")
 PY

@@ -675,6 +675,129 @@ at::Tensor scale_by_mask_bits(const at::Tensor& grad_in, const at::Tensor& bits,
   return out;
 }
 
+bool fused_dropout_cpu(const at::Tensor& x) {
+  return use_loops(x) && x.scalar_type() == at::kFloat;
+}
+
+std::pair<at::Tensor, at::Tensor> dropout_apply_bits(const at::Tensor& x_in, const at::Tensor& keep,
+                                                     float keep_scale) {
+  SLIMFIT_CHECK(fused_dropout_cpu(x_in) && keep.is_cpu() && keep.scalar_type() == at::kByte &&
+                    keep.sizes() == x_in.sizes(),
+                "dropout_apply_bits: expected a float32 CPU tensor and uint8 draws of its shape");
+  const at::Tensor x = x_in.contiguous(), k = keep.contiguous();
+  const std::int64_t n = x.numel();
+  at::Tensor out = at::empty(x.sizes(), x.options());
+  at::Tensor bits = at::empty({ceil_div(n, 8)}, x.options().dtype(at::kByte));
+  cpu::dropout_keep_apply(k.data_ptr<std::uint8_t>(), x.data_ptr<float>(), n, keep_scale,
+                          out.data_ptr<float>(), bits.data_ptr<std::uint8_t>(),
+                          at::get_num_threads());
+  return {out, bits};
+}
+
+namespace {
+// The uint8 probability code's QuantSpec mode (2, 3 or 4) of a float32 tensor kept on the CPU
+// loops' path, or 0.
+int cpu_prob_mode(const Packed& probs) {
+  IntSpec s{};
+  const bool ok = probs.data.defined() && use_loops(probs.data) && probs.dtype == at::kFloat &&
+                  int_spec(probs.codec, &s) && s.mode >= 2 && !probs.shape.empty();
+  return ok ? s.mode : 0;
+}
+int prob_mode(const Packed& probs) {
+  const int mode = cpu_prob_mode(probs);
+  SLIMFIT_CHECK(mode != 0, "fused attention backward: expected a uint8 probability code of a "
+                "float32 CPU tensor, got ", codec_name(probs.codec), " of ", probs.dtype);
+  return mode;
+}
+const std::uint8_t* bits_or_null(const at::Tensor& bits) {
+  return bits.defined() ? bits.data_ptr<std::uint8_t>() : nullptr;
+}
+}  // namespace
+
+bool fused_probs_cpu(const Packed& probs, const at::Tensor& grad) {
+  return cpu_prob_mode(probs) != 0 && use_loops(grad) && grad.scalar_type() == at::kFloat;
+}
+
+at::Tensor unpack_probs_dropped(const Packed& probs, const at::Tensor& bits_in, float keep_scale) {
+  const int mode = prob_mode(probs);
+  const at::Tensor codes = probs.data.contiguous();
+  const at::Tensor bits = bits_in.defined() ? bits_in.contiguous() : bits_in;
+  at::Tensor out = at::empty(probs.shape, codes.options().dtype(at::kFloat));
+  cpu::prob_decode(codes.data_ptr<std::uint8_t>(), mode, bits_or_null(bits), keep_scale,
+                   out.numel(), out.data_ptr<float>(), at::get_num_threads());
+  return out;
+}
+
+at::Tensor softmax_backward_from_code(const Packed& probs, const at::Tensor& bits_in,
+                                      float keep_scale, const at::Tensor& grad_in, double scale) {
+  const int mode = prob_mode(probs);
+  SLIMFIT_CHECK(use_loops(grad_in) && grad_in.scalar_type() == at::kFloat &&
+                    grad_in.sizes() == at::IntArrayRef(probs.shape),
+                "softmax_backward_from_code: expected a float32 CPU gradient of the "
+                "probabilities' shape ", at::IntArrayRef(probs.shape), ", got ",
+                grad_in.scalar_type(), " ", grad_in.sizes());
+  const at::Tensor codes = probs.data.contiguous(), grad = grad_in.contiguous();
+  const at::Tensor bits = bits_in.defined() ? bits_in.contiguous() : bits_in;
+  const std::int64_t len = row_len(probs.shape);
+  at::Tensor out = at::empty(grad.sizes(), grad.options());
+  cpu::softmax_backward_codes(codes.data_ptr<std::uint8_t>(), mode, bits_or_null(bits),
+                              keep_scale, grad.data_ptr<float>(), grad.numel() / len, len,
+                              static_cast<float>(scale), out.data_ptr<float>(),
+                              at::get_num_threads());
+  return out;
+}
+
+bool fused_layer_norm_cpu(const at::Tensor& x, Codec codec) {
+  return use_loops(x) && x.scalar_type() == at::kFloat && x.dim() > 0 &&
+         (codec == Codec::kInt8Row || (codec == Codec::kInt4Row && x.size(-1) % 2 == 0));
+}
+
+Packed pack_layer_norm_xhat(const at::Tensor& x_in, const at::Tensor& mean_in,
+                            const at::Tensor& rstd_in, Codec codec) {
+  SLIMFIT_CHECK(fused_layer_norm_cpu(x_in, codec) && mean_in.scalar_type() == at::kFloat &&
+                    rstd_in.scalar_type() == at::kFloat,
+                "pack_layer_norm_xhat: expected float32 CPU tensors and int8_row or int4_row, got ",
+                codec_name(codec));
+  IntSpec s{};
+  int_spec(codec, &s);
+  const at::Tensor x = x_in.contiguous(), mean = mean_in.contiguous(), rstd = rstd_in.contiguous();
+  const std::int64_t len = x.size(-1), rows = x.numel() / std::max<std::int64_t>(len, 1);
+  s.group = len;
+  Packed p;
+  p.codec = codec;
+  p.dtype = at::kFloat;
+  p.shape = x.sizes().vec();
+  p.data = at::empty({rows * len * s.bits / 8}, x.options().dtype(s.bits == 8 ? at::kChar : at::kByte));
+  p.aux = at::empty({rows}, x.options());
+  cpu::layer_norm_xhat_pack(x.data_ptr<float>(), mean.data_ptr<float>(), rstd.data_ptr<float>(),
+                            rows, len, s, p.aux.data_ptr<float>(),
+                            static_cast<std::uint8_t*>(p.data.data_ptr()), at::get_num_threads());
+  return p;
+}
+
+at::Tensor layer_norm_backward_from_code(const Packed& xhat, const at::Tensor& rstd_in,
+                                         const at::Tensor& grad_in, const at::Tensor& weight_in) {
+  SLIMFIT_CHECK(fused_layer_norm_cpu(grad_in, xhat.codec) && xhat.dtype == at::kFloat &&
+                    grad_in.sizes() == at::IntArrayRef(xhat.shape) &&
+                    (!weight_in.defined() || weight_in.scalar_type() == at::kFloat),
+                "layer_norm_backward_from_code: expected float32 CPU tensors and int8_row or "
+                "int4_row, got ", codec_name(xhat.codec));
+  IntSpec s{};
+  int_spec(xhat.codec, &s);
+  const at::Tensor data = xhat.data.contiguous(), scales = xhat.aux.contiguous();
+  const at::Tensor rstd = rstd_in.contiguous(), grad = grad_in.contiguous();
+  const at::Tensor weight = weight_in.defined() ? weight_in.contiguous() : weight_in;
+  const std::int64_t len = row_len(xhat.shape), rows = grad.numel() / std::max<std::int64_t>(len, 1);
+  s.group = len;
+  at::Tensor out = at::empty(grad.sizes(), grad.options());
+  cpu::layer_norm_backward_codes(static_cast<const std::uint8_t*>(data.data_ptr()),
+                                 scales.data_ptr<float>(), s, rstd.data_ptr<float>(),
+                                 grad.data_ptr<float>(),
+                                 weight.defined() ? weight.data_ptr<float>() : nullptr, rows, len,
+                                 out.data_ptr<float>(), at::get_num_threads());
+  return out;
+}
+
 std::vector<float> gelu_derivative_levels(Codec codec) {
   SLIMFIT_CHECK(is_gelu_code(codec),
                 "gelu_derivative_levels: not a GELU code: ", codec_name(codec));

@@ -29,6 +29,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "ops/format.h"
@@ -71,6 +72,34 @@ at::Tensor unpack_mask_bits(const at::Tensor& bits, at::IntArrayRef shape);
 // grad * (bit i ? keep_scale : 0), one pass: the dropout backward's grad * noise with the noise
 // rebuilt from its bits (fp32 CPU only; keep_scale = 1.0f / float(1 - p) as the noise holds it).
 at::Tensor scale_by_mask_bits(const at::Tensor& grad, const at::Tensor& bits, float keep_scale);
+
+// ---- Fused CPU steps of the SlimFit ops ------------------------------------------------------
+// Where the loops pack CPU tensors (set_cpu_codecs), fp32 ops fuse the element-wise steps around
+// a codec into its pass (ops/cpu/codec_loops.h, "Fused op loops"); ops/slimfit_fns.cpp calls
+// these when the matching predicate holds and the ATen composition otherwise.
+
+// Dropout's forward from the Bernoulli draws as uint8 0/1 (`keep`, x's shape): {x * noise, mask
+// bits}, bit-identical to x.mul(noise) with noise = keep / (1 - p) (keep_scale = 1.0f / float(1 - p)).
+bool fused_dropout_cpu(const at::Tensor& x);
+std::pair<at::Tensor, at::Tensor> dropout_apply_bits(const at::Tensor& x, const at::Tensor& keep,
+                                                     float keep_scale);
+
+// Attention's backward from a uint8 probability code: the dropped probabilities probs * noise
+// (noise from `bits`; undefined bits: no dropout), and the scores' gradient
+// softmax_backward(grad * noise, probs) / scale, each in one pass.
+bool fused_probs_cpu(const Packed& probs, const at::Tensor& grad);
+at::Tensor unpack_probs_dropped(const Packed& probs, const at::Tensor& bits, float keep_scale);
+at::Tensor softmax_backward_from_code(const Packed& probs, const at::Tensor& bits,
+                                      float keep_scale, const at::Tensor& grad, double scale);
+
+// A frozen LayerNorm's x̂ = (x - mean) * rstd packed per row (int8_row, or int4_row on rows of
+// even length) in one pass, the same bytes as pack(x̂, codec); and its input gradient
+// rstd * (g - mean(g) - x̂ * mean(g x̂)), g = grad * weight, from those codes.
+bool fused_layer_norm_cpu(const at::Tensor& x, Codec codec);
+Packed pack_layer_norm_xhat(const at::Tensor& x, const at::Tensor& mean, const at::Tensor& rstd,
+                            Codec codec);
+at::Tensor layer_norm_backward_from_code(const Packed& xhat, const at::Tensor& rstd,
+                                         const at::Tensor& grad, const at::Tensor& weight);
 
 // The Lloyd-Max levels of gelu'(x) for kGeluDeriv2 (4) or kGeluDeriv3 (8), for documentation
 // and tests.

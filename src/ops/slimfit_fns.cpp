@@ -107,6 +107,10 @@ struct LayerNormFn : torch::autograd::Function<LayerNormFn> {
       keep_tensor(saved, x, true);
       keep_tensor(saved, mean, true);
       keep_tensor(saved, rstd, true);
+    } else if (x.requires_grad() && fused_layer_norm_cpu(x, frozen_codec)) {
+      // The same bytes in one pass over x: x̂ is never materialised.
+      keep(ctx, saved, "xhat", pack_layer_norm_xhat(x, mean, rstd, frozen_codec));
+      keep_tensor(saved, rstd, true);  // fp32 already
     } else if (x.requires_grad()) {
       // Frozen weight: backward needs only the normalised output and rstd per row.
       const at::Tensor rstd32 = rstd.to(at::kFloat);  // (..., 1)
@@ -129,13 +133,18 @@ struct LayerNormFn : torch::autograd::Function<LayerNormFn> {
           grad, x, {x.size(-1)}, saved[3], saved[4], weight, saved[1],
           {ctx->needs_input_grad(0), ctx->needs_input_grad(1), ctx->needs_input_grad(2)});
     } else {
-      if (ctx->needs_input_grad(0)) {
-        const at::Tensor xhat = unpack(restore(ctx, saved, "xhat")).to(at::kFloat);  // (..., H)
-        const at::Tensor& rstd = saved[4];                                           // (..., 1)
-        at::Tensor g = grad.to(at::kFloat);
-        if (weight.defined()) g = g * weight.to(at::kFloat);
-        const at::Tensor proj = (g * xhat).mean(-1, true);
-        grad_x = (rstd * (g - g.mean(-1, true) - xhat * proj)).to(grad.scalar_type());
+      if (ctx->needs_input_grad(0)) {  // x̂ and rstd are kept only then
+        const Packed packed = restore(ctx, saved, "xhat");
+        const at::Tensor& rstd = saved[4];  // (..., 1)
+        if (fused_layer_norm_cpu(grad, packed.codec) && packed.dtype == at::kFloat) {
+          grad_x = layer_norm_backward_from_code(packed, rstd, grad, weight);
+        } else {
+          const at::Tensor xhat = unpack(packed).to(at::kFloat);  // (..., H)
+          at::Tensor g = grad.to(at::kFloat);
+          if (weight.defined()) g = g * weight.to(at::kFloat);
+          const at::Tensor proj = (g * xhat).mean(-1, true);
+          grad_x = (rstd * (g - g.mean(-1, true) - xhat * proj)).to(grad.scalar_type());
+        }
       }
       if (ctx->needs_input_grad(2) && ctx->saved_data["has_bias"].toBool())
         grad_b = at::sum_to(grad, saved[1].sizes());
@@ -170,6 +179,9 @@ bool fused_dropout(const at::Tensor& x, double p) {
   return x.is_cuda() && p > 0 && p < 1 && x.numel() > 0;
 }
 
+// The value the noise holds where an element is kept: at::dropout's noise.div_(1 - p) of a 1.
+float keep_scale(double p) { return 1.0f / static_cast<float>(1.0 - p); }
+
 struct DropoutState {
   at::Tensor out, bits;
 };
@@ -178,6 +190,13 @@ DropoutState dropout_forward(const at::Tensor& x, double p) {
   if (fused_dropout(x, p)) {
     auto [out, mask] = at::native_dropout(x, p, true);
     return {out, pack_mask_bits(mask)};
+  }
+  if (fused_dropout_cpu(x) && x.is_contiguous() && p > 0 && p < 1) {
+    // The noise's Bernoulli draws as bytes: the same generator calls in the same order, so the
+    // same mask; noise = draw / (1 - p), x * noise and the bits then take one pass, not three.
+    const at::Tensor keep = at::empty(x.sizes(), x.options().dtype(at::kByte)).bernoulli_(1 - p);
+    auto [out, bits] = dropout_apply_bits(x, keep, keep_scale(p));
+    return {out, bits};
   }
   at::Tensor noise = at::empty_like(x).bernoulli_(1 - p);
   noise.div_(1 - p);
@@ -190,7 +209,7 @@ at::Tensor dropout_backward(const at::Tensor& grad, const at::Tensor& bits, doub
                             at::ScalarType dtype) {
   if (grad.is_cpu() && grad.scalar_type() == at::kFloat && dtype == at::kFloat) {
     // One pass; noise = mask.to(float) / float(1 - p) holds exactly this value where kept.
-    return scale_by_mask_bits(grad, bits, 1.0f / static_cast<float>(1.0 - p));
+    return scale_by_mask_bits(grad, bits, keep_scale(p));
   }
   const at::Tensor mask = unpack_mask_bits(bits, grad.sizes());
   if (fused_dropout(grad, p)) return at::native_dropout_backward(grad, mask, 1.0 / (1.0 - p));
@@ -257,25 +276,38 @@ struct AttentionFn : torch::autograd::Function<AttentionFn> {
     const at::Tensor q = unpack(restore(ctx, saved, "q"));          // (B, h, L, D)
     const at::Tensor k = unpack(restore(ctx, saved, "k"));          // (B, h, L, D)
     const at::Tensor v = unpack(restore(ctx, saved, "v"));          // (B, h, L, D)
-    const at::Tensor probs = unpack(restore(ctx, saved, "probs"));  // (B, h, L, L)
+    const Packed probs_code = restore(ctx, saved, "probs");      // (B, h, L, L)
     const bool drop = ctx->saved_data["drop"].toBool();
     const double p = ctx->saved_data["p"].toDouble();
     const double scale = ctx->saved_data["scale"].toDouble();
     const at::Tensor& grad = grads[0];  // (B, h, L, D)
+    // A uint8 probability code on CPU: the dropout and softmax steps read the codes directly
+    // (two passes over the L x L tensors instead of six); otherwise autograd's composition.
+    const bool fused = fused_probs_cpu(probs_code, grad);
+    const at::Tensor bits = drop ? saved[0] : at::Tensor();
+    const at::Tensor probs = fused ? at::Tensor() : unpack(probs_code);
 
     // Batched 3-d views as at::matmul builds them.
     auto to3 = [](const at::Tensor& t) { return t.reshape({-1, t.size(-2), t.size(-1)}); };
-    const at::Tensor probs_d = drop ? dropout_backward(probs, saved[0], p, probs.scalar_type())
-                                    : probs;  // probs * noise: the forward's dropped probs
     const at::Tensor g3 = to3(grad);
     at::Tensor grad_v, grad_q, grad_k;
-    if (ctx->needs_input_grad(2)) grad_v = to3(probs_d).transpose(1, 2).bmm(g3).view(v.sizes());
+    if (ctx->needs_input_grad(2)) {
+      const at::Tensor probs_d =  // probs * noise: the forward's dropped probs
+          fused  ? unpack_probs_dropped(probs_code, bits, drop ? keep_scale(p) : 0.f)
+          : drop ? dropout_backward(probs, bits, p, probs.scalar_type())
+                 : probs;
+      grad_v = to3(probs_d).transpose(1, 2).bmm(g3).view(v.sizes());
+    }
     if (ctx->needs_input_grad(0) || ctx->needs_input_grad(1)) {
-      at::Tensor grad_pd = g3.bmm(to3(v).transpose(1, 2)).view(probs.sizes());  // (B, h, L, L)
-      at::Tensor grad_p =
-          drop ? dropout_backward(grad_pd, saved[0], p, probs.scalar_type()) : grad_pd;
-      at::Tensor grad_s =
-          at::_softmax_backward_data(grad_p, probs, -1, probs.scalar_type()) / scale;
+      at::Tensor grad_pd = g3.bmm(to3(v).transpose(1, 2)).view(probs_code.shape);  // (B, h, L, L)
+      at::Tensor grad_s;
+      if (fused) {
+        grad_s = softmax_backward_from_code(probs_code, bits, drop ? keep_scale(p) : 0.f, grad_pd,
+                                            scale);
+      } else {
+        at::Tensor grad_p = drop ? dropout_backward(grad_pd, bits, p, probs.scalar_type()) : grad_pd;
+        grad_s = at::_softmax_backward_data(grad_p, probs, -1, probs.scalar_type()) / scale;
+      }
       const at::Tensor s3 = to3(grad_s);
       const at::Tensor kt3 = to3(k.transpose(-1, -2));  // (Bh, D, L)
       if (ctx->needs_input_grad(0)) grad_q = s3.bmm(kt3.transpose(1, 2)).view(q.sizes());

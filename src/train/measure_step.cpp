@@ -84,7 +84,10 @@ StepMemoryReport measure_training_step(const StepMemoryOptions& options) {
   // Warm steps for timing only (the first step pays for page faults, cuBLAS/cuDNN set-up).
   if (options.time_steps > 0) {
     double seconds = 0.0;
-    for (int64_t i = 0; i < options.time_steps; ++i) seconds += trainer.step().seconds;
+    for (int64_t i = 0; i < options.time_steps; ++i) {
+      report.warm_step_seconds.push_back(trainer.step().seconds);
+      seconds += report.warm_step_seconds.back();
+    }
     report.step_seconds = seconds / double(options.time_steps);
   }
   device.synchronize();
@@ -124,6 +127,7 @@ nlohmann::json to_json(const StepMemoryReport& r) {
   if (r.peak_rss_bytes >= 0) j["peak_rss_bytes"] = r.peak_rss_bytes;
   if (r.max_reserved_bytes >= 0) j["max_reserved_bytes"] = r.max_reserved_bytes;
   j["step_seconds"] = r.step_seconds;
+  j["warm_step_seconds"] = r.warm_step_seconds;
   j["timed_steps"] = std::max<int64_t>(r.options.time_steps, 1);
   j["first_step_seconds"] = r.first_step_seconds;
   j["threads"] = at::get_num_threads();

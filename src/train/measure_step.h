@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "train/config.h"
 
@@ -59,6 +60,7 @@ struct StepMemoryReport {
   int64_t max_reserved_bytes = -1;
   double step_seconds = 0.0;        // the measured step, or the mean of time_steps warm steps
   double first_step_seconds = 0.0;  // the measured (first, cold) step
+  std::vector<double> warm_step_seconds;  // each of the time_steps warm steps, in order
 };
 
 StepMemoryReport measure_training_step(const StepMemoryOptions& options);

@@ -7,6 +7,7 @@
 
 #include <c10/util/intrusive_ptr.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -427,3 +428,79 @@ TEST(SlimfitOps, FormatTable) {
 }
 
 }  // namespace
+
+// Not a check: forward + backward time of each op at MiniLM's shapes (batch 32, seq 128: 12 heads
+// of 32, hidden 384, FFN 1536), plain libtorch against the SlimFit defaults, interleaved, best of
+// 5, at libtorch's thread count. Where compression costs its time, op by op.
+// Run: test_slimfit_ops --gtest_also_run_disabled_tests --gtest_filter='*OpSpeed*'
+TEST(SlimfitOps, DISABLED_OpSpeedAtMiniLmShapes) {
+  const int64_t B = 32, H = 12, L = 128, D = 32, W = 384, F = 1536;
+  struct Row {
+    const char* what;
+    std::function<at::Tensor(const OpsConfig&, const std::vector<at::Tensor>&)> run;
+    std::vector<std::vector<int64_t>> shapes;  // the leaves; the first gets the op's gradient
+    bool frozen_weight = false;
+  };
+  const at::Tensor mask = at::zeros({B, 1, 1, L});
+  const std::vector<Row> rows = {
+      {"attention + dropout 0.1",
+       [&](const OpsConfig& c, const std::vector<at::Tensor>& t) {
+         return ops::attention(t[0], t[1], t[2], mask, 0.1, true, c);
+       },
+       {{B, H, L, D}, {B, H, L, D}, {B, H, L, D}}},
+      {"dropout 0.1 (B, L, 384)",
+       [](const OpsConfig& c, const std::vector<at::Tensor>& t) {
+         return ops::dropout(t[0], 0.1, true, c);
+       },
+       {{B, L, W}}},
+      {"GELU (B, L, 1536)",
+       [](const OpsConfig& c, const std::vector<at::Tensor>& t) { return ops::gelu(t[0], c); },
+       {{B, L, F}}},
+      {"FFN down 1536 -> 384",
+       [](const OpsConfig& c, const std::vector<at::Tensor>& t) {
+         return ops::linear(t[0], t[1], t[2], c, ops::LinearRole::kFfnDown);
+       },
+       {{B, L, F}, {W, F}, {W}}},
+      {"FFN down, kept lossless",
+       [](const OpsConfig& c, const std::vector<at::Tensor>& t) {
+         OpsConfig k = c;
+         k.ffn_down_input = Codec::kLossless;
+         return ops::linear(t[0], t[1], t[2], k, ops::LinearRole::kFfnDown);
+       },
+       {{B, L, F}, {W, F}, {W}}},
+      {"LayerNorm 384, frozen",
+       [](const OpsConfig& c, const std::vector<at::Tensor>& t) {
+         return ops::layer_norm(t[0], t[1], t[2], 1e-12, c);
+       },
+       {{B, L, W}, {W}, {W}},
+       true},
+      {"LayerNorm 384, trains",
+       [](const OpsConfig& c, const std::vector<at::Tensor>& t) {
+         return ops::layer_norm(t[0], t[1], t[2], 1e-12, c);
+       },
+       {{B, L, W}, {W}, {W}}},
+  };
+  OpsConfig slim;
+  slim.slimfit = true;
+  std::printf("threads %d\n%-28s %10s %10s %10s\n", at::get_num_threads(), "op (fwd + bwd)",
+              "plain ms", "slimfit ms", "ratio");
+  for (const Row& r : rows) {
+    std::vector<at::Tensor> leaves;
+    for (size_t i = 0; i < r.shapes.size(); ++i)
+      leaves.push_back(torch::randn(r.shapes[i]).requires_grad_(!(r.frozen_weight && i == 1)));
+    const at::Tensor grad = torch::randn(r.run(OpsConfig{}, leaves).sizes());
+    double best[2] = {1e30, 1e30};
+    for (int round = 0; round < 5; ++round) {
+      for (int arm = 0; arm < 2; ++arm) {
+        const auto t0 = std::chrono::steady_clock::now();
+        r.run(arm == 0 ? OpsConfig{} : slim, leaves).backward(grad);
+        best[arm] = std::min(best[arm], std::chrono::duration<double, std::milli>(
+                                            std::chrono::steady_clock::now() - t0)
+                                            .count());
+        for (auto& l : leaves)
+          if (l.grad().defined()) l.mutable_grad().reset();
+      }
+    }
+    std::printf("%-28s %10.2f %10.2f %10.3f\n", r.what, best[0], best[1], best[1] / best[0]);
+  }
+}

@@ -8,9 +8,11 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 namespace slimfit::ops::cpu {
 namespace {
@@ -23,23 +25,31 @@ constexpr std::int64_t kUnit = 4096;
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
-// body(first, last) over [0, units) in one contiguous block per thread (a static schedule, as
-// at::parallel_for splits). Units never share an output byte or a scale, so the result does not
-// depend on the thread count. The team is the runtime's default (at::set_num_threads sets it):
-// a num_threads clause makes GOMP rebuild its pool (pytorch/pytorch#32008), which cost seconds
-// per call here when it alternated with libtorch's own regions.
+// body(first, last) over consecutive blocks of [0, units). Units never share an output byte or a
+// scale, so the result does not depend on the thread count or on which thread runs a block.
+// Threads claim blocks of about kBlockElems elements from a shared counter rather than one fixed
+// share each: on a loaded machine (OpenBLAS's worker threads keep spinning beside ours for a while
+// after every GEMM) a thread the OS deschedules delays only the block in its hands, where a fixed
+// share made the whole call wait for the slowest thread. The team is the runtime's default
+// (at::set_num_threads sets it): a num_threads clause makes GOMP rebuild its pool
+// (pytorch/pytorch#32008), which cost seconds per call here when it alternated with libtorch's
+// own regions.
+constexpr std::int64_t kBlockElems = 1 << 15;
+
 template <typename F>
 void for_units(std::int64_t units, std::int64_t unit_elems, int threads, const F& body) {
   if (threads <= 1 || units < 2 || units * unit_elems < kMinParallel) {
     if (units > 0) body(std::int64_t{0}, units);
     return;
   }
+  const std::int64_t per_block = std::max<std::int64_t>(1, kBlockElems / std::max<std::int64_t>(unit_elems, 1));
+  const std::int64_t blocks = ceil_div(units, per_block);
+  std::atomic<std::int64_t> next{0};
 #pragma omp parallel
   {
-    const std::int64_t t = std::min<std::int64_t>(omp_get_num_threads(), units);
-    const std::int64_t k = omp_get_thread_num(), per = ceil_div(units, t);
-    const std::int64_t first = k * per, last = std::min(units, first + per);
-    if (first < last) body(first, last);
+    for (std::int64_t b = next.fetch_add(1, std::memory_order_relaxed); b < blocks;
+         b = next.fetch_add(1, std::memory_order_relaxed))
+      body(b * per_block, std::min(units, (b + 1) * per_block));
   }
 }
 
@@ -81,18 +91,24 @@ inline float scaled(float x, float mul, float scale) {
   return std::sqrt(x) * 255.f;
 }
 
-// absmax(group) / qmax, 1 for an all-zero group, the quiet NaN if the group holds a NaN.
+// absmax(group) / qmax, 1 for an all-zero group, the quiet NaN if the group holds a NaN. The
+// maximum is taken over the bit patterns of |x|, which order as the values do for non-negative
+// floats and put every NaN above inf: an integer maximum, which vectorizes where a float one
+// (with NaN to track) does not.
 template <typename T>
 float absmax_scale(const T* x, std::int64_t n, float qmax) {
-  float m = 0.f;
-  bool nan = false;
+  std::uint32_t m = 0;
   for (std::int64_t i = 0; i < n; ++i) {
-    const float a = std::fabs(static_cast<float>(x[i]));
-    m = a > m ? a : m;
-    nan |= a != a;
+    const float v = static_cast<float>(x[i]);
+    std::uint32_t u;
+    std::memcpy(&u, &v, 4);
+    u &= 0x7fffffffu;
+    m = u > m ? u : m;
   }
-  if (nan) return std::numeric_limits<float>::quiet_NaN();
-  const float s = m / qmax;
+  if (m > 0x7f800000u) return std::numeric_limits<float>::quiet_NaN();
+  float a;
+  std::memcpy(&a, &m, 4);
+  const float s = a / qmax;
   return s == 0.f ? 1.f : s;
 }
 
@@ -248,6 +264,57 @@ void for_code_octets(const T* x, std::int64_t n, int threads, const Codes& codes
   });
 }
 
+// The dropout factor of each element of a mask (keep_scale where its bit is set, else 0): the
+// eight factors of a mask byte are looked up whole, so an 8-wide multiply needs no bit
+// extraction and vectorizes.
+class MaskFactors {
+ public:
+  explicit MaskFactors(float keep_scale) : keep_scale_(keep_scale) {
+    for (int b = 0; b < 256; ++b)
+      for (int k = 0; k < 8; ++k) f_[b][k] = ((b >> k) & 1) ? keep_scale : 0.f;
+  }
+  const float* of_byte(std::uint8_t b) const { return f_[b]; }
+  float of_element(const std::uint8_t* bits, std::int64_t i) const {
+    return ((bits[i >> 3] >> (i & 7)) & 1) ? keep_scale_ : 0.f;
+  }
+
+ private:
+  float keep_scale_;
+  alignas(32) float f_[256][8];
+};
+
+// Sums over a row in eight interleaved partial sums (a fixed order the compiler can vectorize).
+inline float row_dot(const float* a, const float* b, std::int64_t n) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  const std::int64_t whole = n / 8 * 8;
+  for (std::int64_t i = 0; i < whole; i += 8)
+    for (int k = 0; k < 8; ++k) acc[k] += a[i + k] * b[i + k];
+  float s = 0.f;
+  for (std::int64_t i = whole; i < n; ++i) s += a[i] * b[i];
+  for (int k = 0; k < 8; ++k) s += acc[k];
+  return s;
+}
+inline float row_sum(const float* a, std::int64_t n) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  const std::int64_t whole = n / 8 * 8;
+  for (std::int64_t i = 0; i < whole; i += 8)
+    for (int k = 0; k < 8; ++k) acc[k] += a[i + k];
+  float s = 0.f;
+  for (std::int64_t i = whole; i < n; ++i) s += a[i];
+  for (int k = 0; k < 8; ++k) s += acc[k];
+  return s;
+}
+
+// f(std::integral_constant<int, bits>) for an absmax spec of 8 or 4 bits.
+template <typename F>
+void on_row_spec(const QuantSpec& s, const F& f) {
+  if (s.bits == 8) {
+    f(std::integral_constant<int, 8>{});
+  } else {
+    f(std::integral_constant<int, 4>{});
+  }
+}
+
 }  // namespace
 
 void quantize_pack(const void* x, Elem t, std::int64_t n, const QuantSpec& s, float* scales,
@@ -376,21 +443,122 @@ void unpack_mask_bits(const std::uint8_t* in, std::int64_t n, bool* mask, int th
 
 void mask_bits_scale(const std::uint8_t* in, std::int64_t n, float keep_scale, const float* grad,
                      float* out, int threads) {
-  // The eight factors of every mask byte, looked up whole: one 8-wide multiply per byte, where
-  // extracting bit by bit kept the loop from vectorizing. Same products, same bytes.
-  alignas(32) float factors[256][8];
-  for (int b = 0; b < 256; ++b)
-    for (int k = 0; k < 8; ++k) factors[b][k] = ((b >> k) & 1) ? keep_scale : 0.f;
+  const MaskFactors m(keep_scale);
   static_assert(kUnit % 8 == 0, "units start on a mask byte");
   for_units(ceil_div(n, kUnit), kUnit, threads, [&](std::int64_t u0, std::int64_t u1) {
     const std::int64_t first = u0 * kUnit, last = std::min(n, u1 * kUnit);
     const std::int64_t whole = first + (last - first) / 8 * 8;
     for (std::int64_t i = first; i < whole; i += 8) {
-      const float* f = factors[in[i >> 3]];
+      const float* f = m.of_byte(in[i >> 3]);
       for (int k = 0; k < 8; ++k) out[i + k] = grad[i + k] * f[k];
     }
-    for (std::int64_t i = whole; i < last; ++i)
-      out[i] = grad[i] * (((in[i >> 3] >> (i & 7)) & 1) ? keep_scale : 0.f);
+    for (std::int64_t i = whole; i < last; ++i) out[i] = grad[i] * m.of_element(in, i);
+  });
+}
+
+void dropout_keep_apply(const std::uint8_t* keep, const float* x, std::int64_t n,
+                        float keep_scale, float* out, std::uint8_t* bits, int threads) {
+  static_assert(kUnit % 8 == 0, "units own whole mask bytes");
+  for_units(ceil_div(n, kUnit), kUnit, threads, [&](std::int64_t u0, std::int64_t u1) {
+    const std::int64_t first = u0 * kUnit, last = std::min(n, u1 * kUnit);
+    for (std::int64_t b = first / 8; 8 * b < last; ++b) {
+      std::uint8_t c[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      std::memcpy(c, keep + 8 * b, static_cast<size_t>(std::min<std::int64_t>(8, n - 8 * b)));
+      bits[b] = gather_bits(load8(c), 0);
+    }
+    // keep * keep_scale is keep_scale or +0, the noise's two values: the same products.
+    for (std::int64_t i = first; i < last; ++i)
+      out[i] = x[i] * (static_cast<float>(keep[i]) * keep_scale);
+  });
+}
+
+void prob_decode(const std::uint8_t* codes, int mode, const std::uint8_t* bits, float keep_scale,
+                 std::int64_t n, float* out, int threads) {
+  const std::array<float, 256> table = prob_table(mode);
+  const MaskFactors m(keep_scale);
+  for_units(ceil_div(n, kUnit), kUnit, threads, [&](std::int64_t u0, std::int64_t u1) {
+    const std::int64_t first = u0 * kUnit, last = std::min(n, u1 * kUnit);
+    if (bits == nullptr) {
+      for (std::int64_t i = first; i < last; ++i) out[i] = table[codes[i]];
+      return;
+    }
+    const std::int64_t whole = first + (last - first) / 8 * 8;
+    for (std::int64_t i = first; i < whole; i += 8) {
+      const float* f = m.of_byte(bits[i >> 3]);
+      for (int k = 0; k < 8; ++k) out[i + k] = table[codes[i + k]] * f[k];
+    }
+    for (std::int64_t i = whole; i < last; ++i) out[i] = table[codes[i]] * m.of_element(bits, i);
+  });
+}
+
+void softmax_backward_codes(const std::uint8_t* codes, int mode, const std::uint8_t* bits,
+                            float keep_scale, const float* grad, std::int64_t rows,
+                            std::int64_t len, float scale, float* out, int threads) {
+  const std::array<float, 256> table = prob_table(mode);
+  const MaskFactors m(keep_scale);
+  for_units(rows, len, threads, [&](std::int64_t r0, std::int64_t r1) {
+    std::vector<float> g(static_cast<size_t>(len)), p(static_cast<size_t>(len));
+    for (std::int64_t r = r0; r < r1; ++r) {
+      const std::int64_t o = r * len;
+      for (std::int64_t j = 0; j < len; ++j) p[j] = table[codes[o + j]];
+      if (bits == nullptr) {
+        std::copy(grad + o, grad + o + len, g.begin());
+      } else if (o % 8 == 0 && len % 8 == 0) {  // whole mask bytes: eight factors at a time
+        for (std::int64_t j = 0; j < len; j += 8) {
+          const float* f = m.of_byte(bits[(o + j) >> 3]);
+          for (int k = 0; k < 8; ++k) g[j + k] = grad[o + j + k] * f[k];
+        }
+      } else {
+        for (std::int64_t j = 0; j < len; ++j) g[j] = grad[o + j] * m.of_element(bits, o + j);
+      }
+      const float dot = row_dot(g.data(), p.data(), len);
+      for (std::int64_t j = 0; j < len; ++j) out[o + j] = p[j] * (g[j] - dot) / scale;
+    }
+  });
+}
+
+void layer_norm_xhat_pack(const float* x, const float* mean, const float* rstd, std::int64_t rows,
+                          std::int64_t len, const QuantSpec& s, float* scales, std::uint8_t* out,
+                          int threads) {
+  const std::int64_t row_bytes = len * s.bits / 8;
+  for_units(rows, len, threads, [&](std::int64_t r0, std::int64_t r1) {
+    std::vector<float> xhat(static_cast<size_t>(len));
+    for (std::int64_t r = r0; r < r1; ++r) {
+      const float* xr = x + r * len;
+      const float mu = mean[r], rs = rstd[r];
+      for (std::int64_t j = 0; j < len; ++j) xhat[j] = (xr[j] - mu) * rs;
+      on_row_spec(s, [&](auto bits) {
+        quantize_range<float, 1, decltype(bits)::value>(xhat.data(), 0, len, s, len, scales + r,
+                                                        out + r * row_bytes);
+      });
+    }
+  });
+}
+
+void layer_norm_backward_codes(const std::uint8_t* in, const float* scales, const QuantSpec& s,
+                               const float* rstd, const float* grad, const float* weight,
+                               std::int64_t rows, std::int64_t len, float* out, int threads) {
+  const std::int64_t row_bytes = len * s.bits / 8;
+  const float inv_len = 1.f / static_cast<float>(len);
+  for_units(rows, len, threads, [&](std::int64_t r0, std::int64_t r1) {
+    std::vector<float> xhat(static_cast<size_t>(len)), g(static_cast<size_t>(len));
+    for (std::int64_t r = r0; r < r1; ++r) {
+      on_row_spec(s, [&](auto bits) {
+        dequantize_range<float, 1, decltype(bits)::value>(in + r * row_bytes, scales + r, 0, len,
+                                                          s, len, nullptr, xhat.data());
+      });
+      const float* gr = grad + r * len;
+      if (weight == nullptr) {
+        std::copy(gr, gr + len, g.begin());
+      } else {
+        for (std::int64_t j = 0; j < len; ++j) g[j] = gr[j] * weight[j];
+      }
+      const float g_mean = row_sum(g.data(), len) * inv_len;
+      const float proj = row_dot(g.data(), xhat.data(), len) * inv_len;
+      const float rs = rstd[r];
+      float* o = out + r * len;
+      for (std::int64_t j = 0; j < len; ++j) o[j] = rs * ((g[j] - g_mean) - xhat[j] * proj);
+    }
   });
 }
 

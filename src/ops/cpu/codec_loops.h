@@ -55,4 +55,42 @@ void unpack_mask_bits(const std::uint8_t* in, std::int64_t n, bool* mask, int th
 void mask_bits_scale(const std::uint8_t* in, std::int64_t n, float keep_scale, const float* grad,
                      float* out, int threads);
 
+// ---- Fused op loops (fp32) -------------------------------------------------------------------
+// Not codecs but the few element-wise steps of an op around one, fused into the same pass so that
+// a compressed op reads and writes its large tensors fewer times than the stock op does
+// (ops/slimfit_fns.cpp). Outputs that the stock op also computes are bit-identical to it;
+// reductions (the softmax and LayerNorm backward sums) run in row order, so they differ from
+// ATen's vectorised order in the last bits.
+
+// Dropout's forward from its Bernoulli draws as bytes (keep[i] = 0 or 1):
+// out[i] = x[i] * (keep[i] ? keep_scale : 0), as x * noise with noise = keep / (1 - p), and the
+// draws as bits (pack_mask_bits' layout). out may alias x.
+void dropout_keep_apply(const std::uint8_t* keep, const float* x, std::int64_t n,
+                        float keep_scale, float* out, std::uint8_t* bits, int threads);
+
+// Probabilities from uint8 codes (QuantSpec mode 2, 3 or 4), times the dropout noise if bits is
+// not null: out[i] = p(code[i]) * (bit i ? keep_scale : 0). Equals unpack_dequantize followed by
+// mask_bits_scale.
+void prob_decode(const std::uint8_t* codes, int mode, const std::uint8_t* bits, float keep_scale,
+                 std::int64_t n, float* out, int threads);
+
+// Softmax's backward through dropout, from the probabilities' codes, over rows of `len`:
+// g = grad * (bit ? keep_scale : 0) (grad alone if bits is null), p = p(code),
+// out = p * (g - sum_row(g * p)) / scale. out may alias grad.
+void softmax_backward_codes(const std::uint8_t* codes, int mode, const std::uint8_t* bits,
+                            float keep_scale, const float* grad, std::int64_t rows,
+                            std::int64_t len, float scale, float* out, int threads);
+
+// Frozen LayerNorm's forward keep: x̂ = (x - mean) * rstd per row of `len` (the bytes of packing
+// that x̂ with quantize_pack), for an absmax spec whose group is the row (s.group == len; 4-bit
+// rows of even length).
+void layer_norm_xhat_pack(const float* x, const float* mean, const float* rstd, std::int64_t rows,
+                          std::int64_t len, const QuantSpec& s, float* scales, std::uint8_t* out,
+                          int threads);
+// Its backward: x̂ from those codes, g = grad * weight (grad if weight is null),
+// out = rstd * ((g - mean(g)) - x̂ * mean(g * x̂)) per row. out may alias grad.
+void layer_norm_backward_codes(const std::uint8_t* in, const float* scales, const QuantSpec& s,
+                               const float* rstd, const float* grad, const float* weight,
+                               std::int64_t rows, std::int64_t len, float* out, int threads);
+
 }  // namespace slimfit::ops::cpu
