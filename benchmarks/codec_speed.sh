@@ -13,8 +13,9 @@
 # Usage: benchmarks/codec_speed.sh
 # Env: CODEC_ROUNDS (3), CODEC_WARM (6 warm steps timed per process, after the measured one),
 #      CODEC_THREADS (2: OMP_NUM_THREADS, which sets libtorch's intra-op threads and so the
-#      codec loops' threads), CODEC_WAIT_POLICY (unset: slimfit's default, PASSIVE, note
-#      [OpenMP wait policy] in src/cli/main.cpp; ACTIVE measures libgomp's spinning default),
+#      codec loops' threads), CODEC_GOMP_SPINCOUNT (unset: slimfit's default, passive OpenMP
+#      waiting, note [OpenMP wait policy] in src/cli/main.cpp; 300000 measures libgomp's own
+#      spin-waiting default),
 #      CODEC_BATCH (32), CODEC_SEQ (128), CODEC_OUT,
 #      SLIMFIT_BIN (default: a private copy of build/slimfit, so a rebuild cannot change it).
 set -euo pipefail
@@ -37,9 +38,11 @@ if [[ -z "$bin" ]]; then
 fi
 export OMP_NUM_THREADS="$threads"
 unset OMP_WAIT_POLICY GOMP_SPINCOUNT
-if [[ -n "${CODEC_WAIT_POLICY:-}" ]]; then export OMP_WAIT_POLICY="$CODEC_WAIT_POLICY"; fi
-# What the processes run under, as libgomp reports it.
-policy="$(OMP_DISPLAY_ENV=true "$bin" memory --help 2>&1 | sed -n "s/.*OMP_WAIT_POLICY = '\(.*\)'.*/\1/p")"
+if [[ -n "${CODEC_GOMP_SPINCOUNT:-}" ]]; then export GOMP_SPINCOUNT="$CODEC_GOMP_SPINCOUNT"; fi
+# The spin count the processes run under, as libgomp reports it (the last report: after
+# slimfit's restart, if it restarts).
+policy="GOMP_SPINCOUNT $(OMP_DISPLAY_ENV=verbose "$bin" memory --help 2>&1 |
+  sed -n "s/.*GOMP_SPINCOUNT = '\(.*\)'.*/\1/p" | tail -1)"
 
 arms=(baseline compress slimfit)
 args_of() {
@@ -114,7 +117,7 @@ report = {
     "threads": {"OMP_NUM_THREADS": threads,
                 "intra_op": threads,
                 "codec_loops": "at::get_num_threads() = OMP_NUM_THREADS"},
-    "omp_wait_policy": policy,
+    "openmp_waiting": policy,
     "machine": {"cores": cores,
                 "busiest_processes_at_start": open(f"{work}/ps-start.txt").read().splitlines(),
                 "busiest_processes_at_end": open(f"{work}/ps-end.txt").read().splitlines()},
@@ -136,5 +139,5 @@ for r in rows:
           f"{r['warm_step_seconds_min']:.2f} - {r['warm_step_seconds_max']:.2f} | "
           f"{r['ratio_to_baseline_median']:.3f} | "
           f"{', '.join('%.3f' % x for x in r['ratio_to_baseline_per_round'])} |")
-print(f"threads {threads}, cores {cores}, OMP_WAIT_POLICY {policy}; wrote {out}")
+print(f"threads {threads}, cores {cores}, {policy}; wrote {out}")
 PY

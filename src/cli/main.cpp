@@ -2,7 +2,10 @@
 // calls into the library; errors from the library are printed once and exit non-zero.
 #include <ATen/Parallel.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -114,19 +117,23 @@ void configure_threads() {
 namespace {
 
 // Note [OpenMP wait policy]. libgomp's threads spin for a while after each parallel region before
-// they sleep (OMP_WAIT_POLICY unset: up to 300,000 spins). Debian's libtorch uses the pthreads
-// build of OpenBLAS, whose GEMM threads are a second pool: the spinning OpenMP threads take the
-// cores the GEMM that follows needs. Measured on 2 cores (MiniLM batch 32, seq 128, README
-// "Speed and scaling"), passive waiting made the stock baseline's warm step about 14% faster and
-// the step times far steadier. slimfit therefore defaults it to PASSIVE; a value the user set
-// wins. libgomp reads its environment in its own initializer, before main, so this runs from the
-// executable's preinit array, which the dynamic linker calls before any library's initializer.
-void default_omp_wait_policy(int, char**, char**) {
-  if (!std::getenv("OMP_WAIT_POLICY") && !std::getenv("GOMP_SPINCOUNT"))
-    setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+// they sleep (OMP_WAIT_POLICY unset: 300,000 spins, GOMP_SPINCOUNT). Debian's libtorch uses the
+// pthreads build of OpenBLAS, a second pool of threads: the spinning OpenMP threads take the
+// cores that the GEMM after each region needs. Measured on 2 cores (MiniLM batch 32, seq 128,
+// README "Speed and scaling"), passive waiting makes the stock baseline's warm step about 12%
+// faster and the step times steadier. libgomp reads its environment once, in its initializer
+// before main, so slimfit sets OMP_WAIT_POLICY=PASSIVE and restarts itself (the same process
+// id, arguments and environment) when neither it nor GOMP_SPINCOUNT is set; a value the user
+// set wins.
+void restart_with_passive_omp_wait(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
+  if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0) execv("/proc/self/exe", argv);
+  std::fprintf(stderr,
+               "slimfit: warning: could not restart with OMP_WAIT_POLICY=PASSIVE (%s); OpenMP "
+               "threads keep spin-waiting, which slows CPU steps. Set OMP_WAIT_POLICY before "
+               "starting slimfit.\n",
+               std::strerror(errno));
 }
-__attribute__((section(".preinit_array"), used)) void (*const kDefaultOmpWaitPolicy)(
-    int, char**, char**) = default_omp_wait_policy;
 
 // Ends the process after a failure. HDF5 1.10's library teardown (an atexit handler) crashes on
 // a file whose close failed, as on a full disk, turning a clean error into a segfault; the
@@ -141,6 +148,7 @@ __attribute__((section(".preinit_array"), used)) void (*const kDefaultOmpWaitPol
 
 int main(int argc, char** argv) {
   using namespace slimfit;
+  restart_with_passive_omp_wait(argv);
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     std::fputs(cli::kUsage, argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;

@@ -9,12 +9,18 @@
 #include <string>
 #include <utility>
 
-inline std::pair<int, std::string> run_slimfit(const std::string& args) {
-  const std::string cmd = std::string(SLIMFIT_BINARY) + " " + args + " 2>&1";
+// env: a prefix for the shell command line, such as "env -u VAR NAME=value" (empty: none).
+inline std::pair<int, std::string> run_slimfit_with_env(const std::string& env,
+                                                        const std::string& args) {
+  const std::string cmd = env + " " + std::string(SLIMFIT_BINARY) + " " + args + " 2>&1";
   FILE* pipe = popen(cmd.c_str(), "r");
   std::string out;
   std::array<char, 4096> buf{};
   while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
   const int status = pclose(pipe);
   return {WEXITSTATUS(status), out};
+}
+
+inline std::pair<int, std::string> run_slimfit(const std::string& args) {
+  return run_slimfit_with_env("", args);
 }

@@ -368,6 +368,103 @@ TEST(Codecs, CpuMaskBitsMatchAtenAndDropoutNoise) {
   at::set_num_threads(threads);
 }
 
+// The fused CPU steps (ops/codecs.h) against the codecs and ATen ops they fuse, at one and two
+// threads: bit-identical where they compute the same elements (dropout's output and bits, the
+// dropped probabilities, a frozen LayerNorm's x-hat bytes), within float rounding where they sum
+// a row in another order (the softmax and LayerNorm backward).
+TEST(Codecs, FusedCpuStepsMatchWhatTheyFuse) {
+  const int threads = at::get_num_threads();
+  const float keep_scale = 1.0f / float(1 - 0.1);
+  for (int t : {1, 2}) {
+    at::set_num_threads(t);
+    // Dropout: Bernoulli draws into bytes consume the generator as at::dropout's float noise.
+    for (int64_t n : {int64_t{13}, int64_t{70001}}) {
+      const at::Tensor x = torch::randn({n});
+      torch::manual_seed(7);
+      at::Tensor noise = at::empty({n}).bernoulli_(1 - 0.1);
+      noise.div_(1 - 0.1);
+      torch::manual_seed(7);
+      const at::Tensor keep = at::empty({n}, at::kByte).bernoulli_(1 - 0.1);
+      const auto [out, bits] = ops::dropout_apply_bits(x, keep, keep_scale);
+      EXPECT_TRUE(same_values(out, x.mul(noise))) << n << ", threads " << t;
+      EXPECT_TRUE(at::equal(bits, ops::pack_mask_bits(noise))) << n << ", threads " << t;
+    }
+    // Attention: rows of 16 take whole mask bytes, rows of 17 straddle them.
+    for (int64_t L : {int64_t{16}, int64_t{17}, int64_t{128}}) {
+      const std::vector<int64_t> shape = {2, 3, L, L};
+      const at::Tensor probs = torch::randn(shape).softmax(-1);
+      const at::Tensor grad = torch::randn(shape);
+      const at::Tensor bits = ops::pack_mask_bits(at::empty(shape).bernoulli_(0.9));
+      const double scale = std::sqrt(32.0);
+      for (Codec c : {Codec::kUint8Prob256, Codec::kUint8Prob255, Codec::kUint8ProbSqrt}) {
+        const std::string what = c10::str(ops::codec_name(c), " L ", L, ", threads ", t);
+        const ops::Packed p = ops::pack(probs, c);
+        ASSERT_TRUE(ops::fused_probs_cpu(p, grad)) << what;
+        const at::Tensor decoded = ops::unpack(p);
+        EXPECT_TRUE(same_values(ops::unpack_probs_dropped(p, bits, keep_scale),
+                                ops::scale_by_mask_bits(decoded, bits, keep_scale)))
+            << what;
+        EXPECT_TRUE(same_values(ops::unpack_probs_dropped(p, at::Tensor(), 0.f), decoded)) << what;
+        const at::Tensor dropped = ops::scale_by_mask_bits(grad, bits, keep_scale);
+        const at::Tensor want =
+            at::_softmax_backward_data(dropped, decoded, -1, at::kFloat) / scale;
+        const at::Tensor got = ops::softmax_backward_from_code(p, bits, keep_scale, grad, scale);
+        EXPECT_TRUE(at::allclose(got, want, 1e-5, 1e-7))
+            << what << ": max difference " << (got - want).abs().max().item<float>();
+        const at::Tensor want_nodrop =
+            at::_softmax_backward_data(grad, decoded, -1, at::kFloat) / scale;
+        EXPECT_TRUE(at::allclose(ops::softmax_backward_from_code(p, at::Tensor(), 0.f, grad, scale),
+                                 want_nodrop, 1e-5, 1e-7))
+            << what << " without dropout";
+      }
+    }
+    // Frozen LayerNorm, with and without a weight.
+    for (Codec c : {Codec::kInt8Row, Codec::kInt4Row}) {
+      for (int64_t h : {int64_t{96}, int64_t{384}}) {
+        const std::string what = c10::str(ops::codec_name(c), " H ", h, ", threads ", t);
+        const at::Tensor x = torch::randn({5, 7, h}) * 2 + 0.5;
+        const at::Tensor w = torch::rand({h}) + 0.5;
+        const auto stats = at::native_layer_norm(x, {h}, w, torch::randn({h}), 1e-5);
+        const at::Tensor &mean = std::get<1>(stats), &rstd = std::get<2>(stats);
+        ASSERT_TRUE(ops::fused_layer_norm_cpu(x, c)) << what;
+        const ops::Packed want = ops::pack((x - mean) * rstd, c);
+        const ops::Packed got = ops::pack_layer_norm_xhat(x, mean, rstd, c);
+        EXPECT_TRUE(at::equal(got.data, want.data)) << what;
+        EXPECT_TRUE(at::equal(got.aux, want.aux)) << what;
+        const at::Tensor grad = torch::randn({5, 7, h}), xhat = ops::unpack(want);
+        for (const at::Tensor& weight : {w, at::Tensor()}) {
+          const at::Tensor g = weight.defined() ? grad * weight : grad;
+          const at::Tensor expect =
+              rstd * (g - g.mean(-1, true) - xhat * (g * xhat).mean(-1, true));
+          const at::Tensor dx = ops::layer_norm_backward_from_code(got, rstd, grad, weight);
+          EXPECT_TRUE(at::allclose(dx, expect, 1e-5, 1e-6))
+              << what << (weight.defined() ? "" : " without weight") << ": max difference "
+              << (dx - expect).abs().max().item<float>();
+        }
+      }
+    }
+  }
+  at::set_num_threads(threads);
+  // Where they do not apply, the ops take the composition.
+  const at::Tensor odd = torch::randn({4, 7});
+  EXPECT_FALSE(ops::fused_layer_norm_cpu(odd, Codec::kInt4Row));  // a byte would straddle rows
+  EXPECT_TRUE(ops::fused_layer_norm_cpu(odd, Codec::kInt8Row));
+  EXPECT_FALSE(ops::fused_layer_norm_cpu(odd.to(at::kBFloat16), Codec::kInt8Row));
+  EXPECT_FALSE(ops::fused_layer_norm_cpu(odd, Codec::kTopK10));
+  EXPECT_FALSE(ops::fused_dropout_cpu(odd.to(at::kHalf)));
+  EXPECT_FALSE(ops::fused_probs_cpu(ops::pack(odd.softmax(-1), Codec::kInt8Row), odd));
+  EXPECT_FALSE(
+      ops::fused_probs_cpu(ops::pack(odd.softmax(-1).to(at::kBFloat16), Codec::kUint8ProbSqrt),
+                           odd));
+  const ops::CpuCodecs before = ops::set_cpu_codecs(ops::CpuCodecs::kAten);
+  EXPECT_FALSE(ops::fused_dropout_cpu(odd));
+  EXPECT_FALSE(ops::fused_layer_norm_cpu(odd, Codec::kInt8Row));
+  ops::set_cpu_codecs(before);
+  EXPECT_THROW(ops::softmax_backward_from_code(ops::pack(odd.softmax(-1), Codec::kUint8ProbSqrt),
+                                               at::Tensor(), 0.f, torch::randn({4, 8}), 1.0),
+               slimfit::Error);
+}
+
 // Not a check: the time of each default format's pack and decode at MiniLM's shapes (batch 32,
 // seq 128: 12 heads of 32, FFN 1536), ATen composition against the loops, interleaved, best of 5.
 // Run: test_codecs --gtest_also_run_disabled_tests --gtest_filter='*CodecSpeed*'

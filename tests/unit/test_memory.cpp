@@ -407,6 +407,23 @@ TEST(MemoryCli, ReportsThePeakTrainRecordsForTheSameStep) {
   }
 }
 
+// Note [OpenMP wait policy] (src/cli/main.cpp): with neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT
+// set, slimfit restarts itself with passive waiting, so libgomp spins 0 times; a policy the user
+// set is kept. libgomp's own report (OMP_DISPLAY_ENV) says what it read at start-up.
+TEST(MemoryCli, RunsWithPassiveOpenMpWaitingUnlessTheUserChoseAPolicy) {
+  const std::string unset = "env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT OMP_DISPLAY_ENV=verbose";
+  auto [rc, out] = run_slimfit_with_env(unset, "memory --help");
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("GOMP_SPINCOUNT = '0'"), std::string::npos) << out;
+  EXPECT_NE(out.find("keys (default)"), std::string::npos) << out;  // the restarted command ran
+  std::tie(rc, out) = run_slimfit_with_env(unset + " OMP_WAIT_POLICY=ACTIVE", "memory --help");
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("OMP_WAIT_POLICY = 'ACTIVE'"), std::string::npos) << out;
+  EXPECT_EQ(out.find("GOMP_SPINCOUNT = '0'"), std::string::npos) << out;
+  std::tie(rc, out) = run_slimfit_with_env(unset + " GOMP_SPINCOUNT=300000", "memory --help");
+  EXPECT_NE(out.find("GOMP_SPINCOUNT = '300000'"), std::string::npos) << out;
+}
+
 // Note [large blocks]: mapping blocks of 1 MiB and more (the default) or taking every block
 // from glibc's heap (SLIMFIT_LARGE_BLOCKS=heap) changes what the operating system sees, never
 // what the ledger counts: the same step reports the same bytes under both. Any other value is
