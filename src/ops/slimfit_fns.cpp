@@ -82,7 +82,9 @@ struct LinearFn : torch::autograd::Function<LinearFn> {
     if (ctx->needs_input_grad(0)) grad_x = g2d.mm(weight).view(x_shape);  // (N, in)
     if (ctx->needs_input_grad(1) && ctx->saved_data["weight_trains"].toBool()) {
       const at::Tensor x2d = unpack(restore(ctx, saved, "x")).reshape({-1, weight.size(1)});
-      grad_w = x2d.t().mm(g2d).t();  // (out, in)
+      // gᵀx, as autograd's addmm backward computes it for the row-major weight: a contiguous
+      // (out, in) gradient, which AccumulateGrad keeps without the copy that (xᵀg)ᵀ needed.
+      grad_w = g2d.t().mm(x2d);  // (out, in)
     }
     if (ctx->needs_input_grad(2))
       grad_b = at::sum_to(grads[0], ctx->saved_data["bias_shape"].toIntVector());
