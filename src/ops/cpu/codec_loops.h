@@ -1,9 +1,9 @@
 // CPU codec loops: the CPU counterpart of ops/cuda/codec_kernels.h. Raw pointers, no torch
 // headers; ops/codecs.cpp calls them for CPU tensors.
 //
-// Each call is one pass over the tensor, split over `threads` OpenMP threads with a static
-// schedule on units that own whole output bytes and whole scale groups, so the bytes do not
-// depend on the thread count. The arithmetic is the ATen composition's in ops/codecs.cpp
+// Each call is one pass over the tensor, split over `threads` OpenMP threads in blocks of units
+// that own whole output bytes and whole scale groups (the threads claim the blocks in turn), so
+// the bytes do not depend on the thread count. The arithmetic is the ATen composition's in ops/codecs.cpp
 // operation for operation (fp32 multiply, IEEE division and sqrt, round half to even, clamp),
 // including what it does with NaN (note [codec NaN] in codec_loops.cpp). The ATen composition
 // stays as the reference (ops::set_codec_path) and the tests compare the two byte for byte.
