@@ -395,8 +395,8 @@ at::Tensor unpack_int_loops(const Packed& p, IntSpec s) {
   const at::Tensor aux = s.mode == 1 ? p.aux.contiguous() : at::Tensor();
   at::Tensor y = at::empty(p.shape, data.options().dtype(p.dtype));
   cpu::unpack_dequantize(static_cast<const std::uint8_t*>(data.data_ptr()),
-                         s.mode == 1 ? aux.data_ptr<float>() : nullptr, y.numel(), s,
-                         y.data_ptr(), loop_elem(p.dtype), at::get_num_threads());
+                         s.mode == 1 ? aux.data_ptr<float>() : nullptr, y.numel(), s, y.data_ptr(),
+                         loop_elem(p.dtype), at::get_num_threads());
   return y;
 }
 
@@ -413,16 +413,16 @@ at::Tensor gelu_apply_loops(const Packed& p, const at::Tensor& grad) {
   const at::Tensor data = p.data.contiguous();
   at::Tensor out = at::empty(grad.sizes(), grad.options());
   cpu::gelu_code_apply(data.data_ptr<std::uint8_t>(), grad.numel(),
-                       p.codec == Codec::kGeluDeriv2 ? 2 : 3, loop_table(p.codec),
-                       grad.data_ptr(), out.data_ptr(), loop_elem(grad.scalar_type()),
-                       at::get_num_threads());
+                       p.codec == Codec::kGeluDeriv2 ? 2 : 3, loop_table(p.codec), grad.data_ptr(),
+                       out.data_ptr(), loop_elem(grad.scalar_type()), at::get_num_threads());
   return out;
 }
 
 at::Tensor pack_mask_loops(const at::Tensor& mask_in) {
   const auto t = mask_in.scalar_type();
   const bool floating = t == at::kFloat || t == at::kHalf || t == at::kBFloat16;
-  const at::Tensor mask = (floating || t == at::kBool ? mask_in : mask_in.to(at::kBool)).contiguous();
+  const at::Tensor mask =
+      (floating || t == at::kBool ? mask_in : mask_in.to(at::kBool)).contiguous();
   const std::int64_t n = mask.numel();
   at::Tensor out = at::empty({ceil_div(n, 8)}, mask.options().dtype(at::kByte));
   if (floating) {
@@ -663,8 +663,7 @@ at::Tensor unpack_mask_bits(const at::Tensor& bits, at::IntArrayRef shape) {
   return unpack_groups(bits, n, 1).to(at::kBool).view(shape);
 }
 
-at::Tensor scale_by_mask_bits(const at::Tensor& grad_in, const at::Tensor& bits,
-                              float keep_scale) {
+at::Tensor scale_by_mask_bits(const at::Tensor& grad_in, const at::Tensor& bits, float keep_scale) {
   SLIMFIT_CHECK(grad_in.is_cpu() && grad_in.scalar_type() == at::kFloat && bits.is_cpu(),
                 "scale_by_mask_bits: expected a float32 CPU gradient and CPU bits, got ",
                 grad_in.scalar_type(), " on ", grad_in.device(), " and bits on ", bits.device());
@@ -705,8 +704,10 @@ int cpu_prob_mode(const Packed& probs) {
 }
 int prob_mode(const Packed& probs) {
   const int mode = cpu_prob_mode(probs);
-  SLIMFIT_CHECK(mode != 0, "fused attention backward: expected a uint8 probability code of a "
-                "float32 CPU tensor, got ", codec_name(probs.codec), " of ", probs.dtype);
+  SLIMFIT_CHECK(mode != 0,
+                "fused attention backward: expected a uint8 probability code of a "
+                "float32 CPU tensor, got ",
+                codec_name(probs.codec), " of ", probs.dtype);
   return mode;
 }
 const std::uint8_t* bits_or_null(const at::Tensor& bits) {
@@ -734,14 +735,15 @@ at::Tensor softmax_backward_from_code(const Packed& probs, const at::Tensor& bit
   SLIMFIT_CHECK(use_loops(grad_in) && grad_in.scalar_type() == at::kFloat &&
                     grad_in.sizes() == at::IntArrayRef(probs.shape),
                 "softmax_backward_from_code: expected a float32 CPU gradient of the "
-                "probabilities' shape ", at::IntArrayRef(probs.shape), ", got ",
-                grad_in.scalar_type(), " ", grad_in.sizes());
+                "probabilities' shape ",
+                at::IntArrayRef(probs.shape), ", got ", grad_in.scalar_type(), " ",
+                grad_in.sizes());
   const at::Tensor codes = probs.data.contiguous(), grad = grad_in.contiguous();
   const at::Tensor bits = bits_in.defined() ? bits_in.contiguous() : bits_in;
   const std::int64_t len = row_len(probs.shape);
   at::Tensor out = at::empty(grad.sizes(), grad.options());
-  cpu::softmax_backward_codes(codes.data_ptr<std::uint8_t>(), mode, bits_or_null(bits),
-                              keep_scale, grad.data_ptr<float>(), grad.numel() / len, len,
+  cpu::softmax_backward_codes(codes.data_ptr<std::uint8_t>(), mode, bits_or_null(bits), keep_scale,
+                              grad.data_ptr<float>(), grad.numel() / len, len,
                               static_cast<float>(scale), out.data_ptr<float>(),
                               at::get_num_threads());
   return out;
@@ -767,7 +769,8 @@ Packed pack_layer_norm_xhat(const at::Tensor& x_in, const at::Tensor& mean_in,
   p.codec = codec;
   p.dtype = at::kFloat;
   p.shape = x.sizes().vec();
-  p.data = at::empty({rows * len * s.bits / 8}, x.options().dtype(s.bits == 8 ? at::kChar : at::kByte));
+  p.data =
+      at::empty({rows * len * s.bits / 8}, x.options().dtype(s.bits == 8 ? at::kChar : at::kByte));
   p.aux = at::empty({rows}, x.options());
   cpu::layer_norm_xhat_pack(x.data_ptr<float>(), mean.data_ptr<float>(), rstd.data_ptr<float>(),
                             rows, len, s, p.aux.data_ptr<float>(),
@@ -781,13 +784,15 @@ at::Tensor layer_norm_backward_from_code(const Packed& xhat, const at::Tensor& r
                     grad_in.sizes() == at::IntArrayRef(xhat.shape) &&
                     (!weight_in.defined() || weight_in.scalar_type() == at::kFloat),
                 "layer_norm_backward_from_code: expected float32 CPU tensors and int8_row or "
-                "int4_row, got ", codec_name(xhat.codec));
+                "int4_row, got ",
+                codec_name(xhat.codec));
   IntSpec s{};
   int_spec(xhat.codec, &s);
   const at::Tensor data = xhat.data.contiguous(), scales = xhat.aux.contiguous();
   const at::Tensor rstd = rstd_in.contiguous(), grad = grad_in.contiguous();
   const at::Tensor weight = weight_in.defined() ? weight_in.contiguous() : weight_in;
-  const std::int64_t len = row_len(xhat.shape), rows = grad.numel() / std::max<std::int64_t>(len, 1);
+  const std::int64_t len = row_len(xhat.shape),
+                     rows = grad.numel() / std::max<std::int64_t>(len, 1);
   s.group = len;
   at::Tensor out = at::empty(grad.sizes(), grad.options());
   cpu::layer_norm_backward_codes(static_cast<const std::uint8_t*>(data.data_ptr()),

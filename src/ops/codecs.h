@@ -66,7 +66,8 @@ std::int64_t set_aten_pack_chunk(std::int64_t elements);
 enum class CpuCodecs { kLoops, kAten };
 CpuCodecs set_cpu_codecs(CpuCodecs path);
 
-// Boolean mask (any dtype; x != 0) <-> 1 bit per element (element j of byte i at bit j), ceil(n/8) bytes.
+// Boolean mask (any dtype; x != 0) <-> 1 bit per element (element j of byte i at bit j), ceil(n/8)
+// bytes.
 at::Tensor pack_mask_bits(const at::Tensor& mask);
 at::Tensor unpack_mask_bits(const at::Tensor& bits, at::IntArrayRef shape);
 // grad * (bit i ? keep_scale : 0), one pass: the dropout backward's grad * noise with the noise
@@ -79,7 +80,8 @@ at::Tensor scale_by_mask_bits(const at::Tensor& grad, const at::Tensor& bits, fl
 // these when the matching predicate holds and the ATen composition otherwise.
 
 // Dropout's forward from the Bernoulli draws as uint8 0/1 (`keep`, x's shape): {x * noise, mask
-// bits}, bit-identical to x.mul(noise) with noise = keep / (1 - p) (keep_scale = 1.0f / float(1 - p)).
+// bits}, bit-identical to x.mul(noise) with noise = keep / (1 - p) (keep_scale = 1.0f / float(1 -
+// p)).
 bool fused_dropout_cpu(const at::Tensor& x);
 std::pair<at::Tensor, at::Tensor> dropout_apply_bits(const at::Tensor& x, const at::Tensor& keep,
                                                      float keep_scale);
@@ -89,8 +91,8 @@ std::pair<at::Tensor, at::Tensor> dropout_apply_bits(const at::Tensor& x, const 
 // softmax_backward(grad * noise, probs) / scale, each in one pass.
 bool fused_probs_cpu(const Packed& probs, const at::Tensor& grad);
 at::Tensor unpack_probs_dropped(const Packed& probs, const at::Tensor& bits, float keep_scale);
-at::Tensor softmax_backward_from_code(const Packed& probs, const at::Tensor& bits,
-                                      float keep_scale, const at::Tensor& grad, double scale);
+at::Tensor softmax_backward_from_code(const Packed& probs, const at::Tensor& bits, float keep_scale,
+                                      const at::Tensor& grad, double scale);
 
 // A frozen LayerNorm's x̂ = (x - mean) * rstd packed per row (int8_row, or int4_row on rows of
 // even length) in one pass, the same bytes as pack(x̂, codec); and its input gradient

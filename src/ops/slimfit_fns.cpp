@@ -275,10 +275,10 @@ struct AttentionFn : torch::autograd::Function<AttentionFn> {
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const variable_list saved = ctx->get_saved_variables();
-    const at::Tensor q = unpack(restore(ctx, saved, "q"));          // (B, h, L, D)
-    const at::Tensor k = unpack(restore(ctx, saved, "k"));          // (B, h, L, D)
-    const at::Tensor v = unpack(restore(ctx, saved, "v"));          // (B, h, L, D)
-    const Packed probs_code = restore(ctx, saved, "probs");      // (B, h, L, L)
+    const at::Tensor q = unpack(restore(ctx, saved, "q"));   // (B, h, L, D)
+    const at::Tensor k = unpack(restore(ctx, saved, "k"));   // (B, h, L, D)
+    const at::Tensor v = unpack(restore(ctx, saved, "v"));   // (B, h, L, D)
+    const Packed probs_code = restore(ctx, saved, "probs");  // (B, h, L, L)
     const bool drop = ctx->saved_data["drop"].toBool();
     const double p = ctx->saved_data["p"].toDouble();
     const double scale = ctx->saved_data["scale"].toDouble();
@@ -307,7 +307,8 @@ struct AttentionFn : torch::autograd::Function<AttentionFn> {
         grad_s = softmax_backward_from_code(probs_code, bits, drop ? keep_scale(p) : 0.f, grad_pd,
                                             scale);
       } else {
-        at::Tensor grad_p = drop ? dropout_backward(grad_pd, bits, p, probs.scalar_type()) : grad_pd;
+        at::Tensor grad_p =
+            drop ? dropout_backward(grad_pd, bits, p, probs.scalar_type()) : grad_pd;
         grad_s = at::_softmax_backward_data(grad_p, probs, -1, probs.scalar_type()) / scale;
       }
       const at::Tensor s3 = to3(grad_s);

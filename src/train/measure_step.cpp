@@ -119,9 +119,9 @@ nlohmann::json to_json(const StepMemoryReport& r) {
   j["activation_bytes"] = r.activation_bytes;
   j["peak_bytes"] = r.peak_bytes;
   if (r.has_breakdown) {
-    j["peak_breakdown"] = {{"weights", r.peak_weights},         {"optimizer", r.peak_optimizer},
-                           {"inputs", r.peak_inputs},           {"activations", r.peak_activations},
-                           {"gradients", r.peak_gradients},     {"snapshots", r.peak_snapshots},
+    j["peak_breakdown"] = {{"weights", r.peak_weights},     {"optimizer", r.peak_optimizer},
+                           {"inputs", r.peak_inputs},       {"activations", r.peak_activations},
+                           {"gradients", r.peak_gradients}, {"snapshots", r.peak_snapshots},
                            {"workspace", r.peak_workspace}};
   }
   if (r.peak_rss_bytes >= 0) j["peak_rss_bytes"] = r.peak_rss_bytes;
@@ -164,8 +164,8 @@ std::string to_table(const StepMemoryReport& r) {
   }
   if (r.peak_rss_bytes >= 0) row("process peak RSS", r.peak_rss_bytes);
   if (r.max_reserved_bytes >= 0) row("CUDA max reserved", r.max_reserved_bytes);
-  os << "  step time " << std::setprecision(3) << r.step_seconds << " s ("
-     << at::get_num_threads() << " threads)\n";
+  os << "  step time " << std::setprecision(3) << r.step_seconds << " s (" << at::get_num_threads()
+     << " threads)\n";
   return os.str();
 }
 

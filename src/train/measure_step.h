@@ -58,8 +58,8 @@ struct StepMemoryReport {
   // allocator's most reserved bytes during the measured step (-1 when not applicable).
   int64_t peak_rss_bytes = -1;
   int64_t max_reserved_bytes = -1;
-  double step_seconds = 0.0;        // the measured step, or the mean of time_steps warm steps
-  double first_step_seconds = 0.0;  // the measured (first, cold) step
+  double step_seconds = 0.0;              // the measured step, or the mean of time_steps warm steps
+  double first_step_seconds = 0.0;        // the measured (first, cold) step
   std::vector<double> warm_step_seconds;  // each of the time_steps warm steps, in order
 };
 

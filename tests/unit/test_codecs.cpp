@@ -293,8 +293,8 @@ at::Tensor codec_input(const std::vector<int64_t>& shape, Codec c, at::ScalarTyp
 }
 
 TEST(Codecs, CpuLoopsMatchAtenByteForByteAtOneAndTwoThreads) {
-  const std::vector<std::vector<int64_t>> shapes = {
-      {3, 5, 67}, {5, 1001}, {40, 1031}, {6, 3, 1}, {0, 7}, {2, 64, 384}};
+  const std::vector<std::vector<int64_t>> shapes = {{3, 5, 67}, {5, 1001}, {40, 1031},
+                                                    {6, 3, 1},  {0, 7},    {2, 64, 384}};
   const int threads = at::get_num_threads();
   for (int i = 0; i <= static_cast<int>(Codec::kGeluDeriv3); ++i) {
     const auto c = static_cast<Codec>(i);
@@ -316,8 +316,9 @@ TEST(Codecs, CpuLoopsMatchAtenByteForByteAtOneAndTwoThreads) {
           if (want.packed.aux.defined()) {  // NaN scales too: compare the bits
             const at::Tensor diff = got.packed.aux.view(at::kInt) != want.packed.aux.view(at::kInt);
             EXPECT_FALSE(diff.any().item<bool>())
-                << what << ", threads " << t << ": " << got.packed.aux.masked_select(diff).view(at::kInt)
-                << " vs " << want.packed.aux.masked_select(diff).view(at::kInt);
+                << what << ", threads " << t << ": "
+                << got.packed.aux.masked_select(diff).view(at::kInt) << " vs "
+                << want.packed.aux.masked_select(diff).view(at::kInt);
           }
           EXPECT_TRUE(same_values(got.decoded, want.decoded)) << what << " decode, threads " << t;
         }
@@ -342,7 +343,7 @@ TEST(Codecs, CpuMaskBitsMatchAtenAndDropoutNoise) {
     at::Tensor noise = at::empty({n}).bernoulli_(0.9).div_(0.9);
     if (n > 100) {
       noise[3] = std::numeric_limits<float>::quiet_NaN();  // to(bool): set
-      noise[4] = -0.f;                                      // to(bool): clear
+      noise[4] = -0.f;                                     // to(bool): clear
     }
     const ops::CpuCodecs before = ops::set_cpu_codecs(ops::CpuCodecs::kAten);
     const at::Tensor want = ops::pack_mask_bits(noise.to(at::kBool));
@@ -361,8 +362,8 @@ TEST(Codecs, CpuMaskBitsMatchAtenAndDropoutNoise) {
       EXPECT_TRUE(same_values(
           ops::scale_by_mask_bits(grad, ops::pack_mask_bits(fresh), 1.0f / float(1 - 0.1)),
           grad.mul(fresh)));
-      EXPECT_TRUE(same_values(ops::scale_by_mask_bits(grad, want, 1.0f / float(1 - 0.1)),
-                              grad.mul(kept)));
+      EXPECT_TRUE(
+          same_values(ops::scale_by_mask_bits(grad, want, 1.0f / float(1 - 0.1)), grad.mul(kept)));
     }
   }
   at::set_num_threads(threads);
@@ -453,9 +454,8 @@ TEST(Codecs, FusedCpuStepsMatchWhatTheyFuse) {
   EXPECT_FALSE(ops::fused_layer_norm_cpu(odd, Codec::kTopK10));
   EXPECT_FALSE(ops::fused_dropout_cpu(odd.to(at::kHalf)));
   EXPECT_FALSE(ops::fused_probs_cpu(ops::pack(odd.softmax(-1), Codec::kInt8Row), odd));
-  EXPECT_FALSE(
-      ops::fused_probs_cpu(ops::pack(odd.softmax(-1).to(at::kBFloat16), Codec::kUint8ProbSqrt),
-                           odd));
+  EXPECT_FALSE(ops::fused_probs_cpu(
+      ops::pack(odd.softmax(-1).to(at::kBFloat16), Codec::kUint8ProbSqrt), odd));
   const ops::CpuCodecs before = ops::set_cpu_codecs(ops::CpuCodecs::kAten);
   EXPECT_FALSE(ops::fused_dropout_cpu(odd));
   EXPECT_FALSE(ops::fused_layer_norm_cpu(odd, Codec::kInt8Row));
@@ -487,9 +487,9 @@ TEST(Codecs, DISABLED_CodecSpeedAtMiniLmShapes) {
     for (int r = 0; r < 5; ++r) {
       const auto t0 = std::chrono::steady_clock::now();
       f();
-      best = std::min(best, std::chrono::duration<double, std::milli>(
-                                std::chrono::steady_clock::now() - t0)
-                                .count());
+      best = std::min(
+          best,
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     }
     return best;
   };
@@ -501,10 +501,11 @@ TEST(Codecs, DISABLED_CodecSpeedAtMiniLmShapes) {
     const at::Tensor grad = torch::randn(r.shape);
     double ms[2];
     for (ops::CpuCodecs path : {ops::CpuCodecs::kAten, ops::CpuCodecs::kLoops}) {
-      ms[path == ops::CpuCodecs::kAten ? 0 : 1] = best_ms([&] { code_with(path, x, r.codec, grad); });
+      ms[path == ops::CpuCodecs::kAten ? 0 : 1] =
+          best_ms([&] { code_with(path, x, r.codec, grad); });
     }
-    std::printf("%-24s %-15s %10.2f %10.2f %10.2f %10d\n", r.what, ops::codec_name(r.codec),
-                ms[0], ms[1], ms[0] / ms[1], r.per_layer);
+    std::printf("%-24s %-15s %10.2f %10.2f %10.2f %10d\n", r.what, ops::codec_name(r.codec), ms[0],
+                ms[1], ms[0] / ms[1], r.per_layer);
   }
   for (const std::vector<int64_t>& shape :
        {std::vector<int64_t>{32, 12, 128, 128}, std::vector<int64_t>{4096, 384}}) {
@@ -514,7 +515,8 @@ TEST(Codecs, DISABLED_CodecSpeedAtMiniLmShapes) {
     for (ops::CpuCodecs path : {ops::CpuCodecs::kAten, ops::CpuCodecs::kLoops}) {
       const ops::CpuCodecs before = ops::set_cpu_codecs(path);
       ms[path == ops::CpuCodecs::kAten ? 0 : 1] = best_ms([&] {
-        const at::Tensor bits = ops::pack_mask_bits(path == ops::CpuCodecs::kAten ? noise != 0 : noise);
+        const at::Tensor bits =
+            ops::pack_mask_bits(path == ops::CpuCodecs::kAten ? noise != 0 : noise);
         if (path == ops::CpuCodecs::kAten) {
           grad.mul(ops::unpack_mask_bits(bits, grad.sizes()).to(at::kFloat).div_(0.9));
         } else {

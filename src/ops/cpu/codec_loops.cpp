@@ -42,7 +42,8 @@ void for_units(std::int64_t units, std::int64_t unit_elems, int threads, const F
     if (units > 0) body(std::int64_t{0}, units);
     return;
   }
-  const std::int64_t per_block = std::max<std::int64_t>(1, kBlockElems / std::max<std::int64_t>(unit_elems, 1));
+  const std::int64_t per_block =
+      std::max<std::int64_t>(1, kBlockElems / std::max<std::int64_t>(unit_elems, 1));
   const std::int64_t blocks = ceil_div(units, per_block);
   std::atomic<std::int64_t> next{0};
 #pragma omp parallel
@@ -459,8 +460,8 @@ void mask_bits_scale(const std::uint8_t* in, std::int64_t n, float keep_scale, c
   });
 }
 
-void dropout_keep_apply(const std::uint8_t* keep, const float* x, std::int64_t n,
-                        float keep_scale, float* out, std::uint8_t* bits, int threads) {
+void dropout_keep_apply(const std::uint8_t* keep, const float* x, std::int64_t n, float keep_scale,
+                        float* out, std::uint8_t* bits, int threads) {
   static_assert(kUnit % 8 == 0, "units own whole mask bytes");
   for_units(ceil_div(n, kUnit), kUnit, threads, [&](std::int64_t u0, std::int64_t u1) {
     const std::int64_t first = u0 * kUnit, last = std::min(n, u1 * kUnit);
@@ -547,8 +548,8 @@ void layer_norm_backward_codes(const std::uint8_t* in, const float* scales, cons
     std::vector<float> xhat(static_cast<size_t>(len)), g(static_cast<size_t>(len));
     for (std::int64_t r = r0; r < r1; ++r) {
       on_row_spec(s, [&](auto bits) {
-        dequantize_range<float, 1, decltype(bits)::value>(in + r * row_bytes, scales + r, 0, len,
-                                                          s, len, nullptr, xhat.data());
+        dequantize_range<float, 1, decltype(bits)::value>(in + r * row_bytes, scales + r, 0, len, s,
+                                                          len, nullptr, xhat.data());
       });
       const float* gr = grad + r * len;
       if (weight == nullptr) {

@@ -3,11 +3,11 @@
 //
 // Each call is one pass over the tensor, split over `threads` OpenMP threads in blocks of units
 // that own whole output bytes and whole scale groups (the threads claim the blocks in turn), so
-// the bytes do not depend on the thread count. The arithmetic is the ATen composition's in ops/codecs.cpp
-// operation for operation (fp32 multiply, IEEE division and sqrt, round half to even, clamp),
-// including what it does with NaN (note [codec NaN] in codec_loops.cpp). The ATen composition
-// stays as the reference (ops::set_codec_path) and the tests compare the two byte for byte.
-// Layouts: note [codec formats] in ops/codecs.h.
+// the bytes do not depend on the thread count. The arithmetic is the ATen composition's in
+// ops/codecs.cpp operation for operation (fp32 multiply, IEEE division and sqrt, round half to
+// even, clamp), including what it does with NaN (note [codec NaN] in codec_loops.cpp). The ATen
+// composition stays as the reference (ops::set_codec_path) and the tests compare the two byte for
+// byte. Layouts: note [codec formats] in ops/codecs.h.
 #pragma once
 
 #include <cstdint>
@@ -65,8 +65,8 @@ void mask_bits_scale(const std::uint8_t* in, std::int64_t n, float keep_scale, c
 // Dropout's forward from its Bernoulli draws as bytes (keep[i] = 0 or 1):
 // out[i] = x[i] * (keep[i] ? keep_scale : 0), as x * noise with noise = keep / (1 - p), and the
 // draws as bits (pack_mask_bits' layout). out may alias x.
-void dropout_keep_apply(const std::uint8_t* keep, const float* x, std::int64_t n,
-                        float keep_scale, float* out, std::uint8_t* bits, int threads);
+void dropout_keep_apply(const std::uint8_t* keep, const float* x, std::int64_t n, float keep_scale,
+                        float* out, std::uint8_t* bits, int threads);
 
 // Probabilities from uint8 codes (QuantSpec mode 2, 3 or 4), times the dropout noise if bits is
 // not null: out[i] = p(code[i]) * (bit i ? keep_scale : 0). Equals unpack_dequantize followed by
