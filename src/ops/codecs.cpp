@@ -740,12 +740,11 @@ at::Tensor softmax_backward_from_code(const Packed& probs, const at::Tensor& bit
                 grad_in.sizes());
   const at::Tensor codes = probs.data.contiguous(), grad = grad_in.contiguous();
   const at::Tensor bits = bits_in.defined() ? bits_in.contiguous() : bits_in;
-  const std::int64_t len = row_len(probs.shape);
+  const std::int64_t len = row_len(probs.shape), rows = len == 0 ? 0 : grad.numel() / len;
   at::Tensor out = at::empty(grad.sizes(), grad.options());
   cpu::softmax_backward_codes(codes.data_ptr<std::uint8_t>(), mode, bits_or_null(bits), keep_scale,
-                              grad.data_ptr<float>(), grad.numel() / len, len,
-                              static_cast<float>(scale), out.data_ptr<float>(),
-                              at::get_num_threads());
+                              grad.data_ptr<float>(), rows, len, static_cast<float>(scale),
+                              out.data_ptr<float>(), at::get_num_threads());
   return out;
 }
 

@@ -460,6 +460,11 @@ TEST(Codecs, FusedCpuStepsMatchWhatTheyFuse) {
   EXPECT_FALSE(ops::fused_dropout_cpu(odd));
   EXPECT_FALSE(ops::fused_layer_norm_cpu(odd, Codec::kInt8Row));
   ops::set_cpu_codecs(before);
+  const at::Tensor none = torch::rand({2, 3, 0, 0});  // no rows: nothing to do, no division
+  EXPECT_EQ(ops::softmax_backward_from_code(ops::pack(none, Codec::kUint8ProbSqrt), at::Tensor(),
+                                            0.f, none, 1.0)
+                .numel(),
+            0);
   EXPECT_THROW(ops::softmax_backward_from_code(ops::pack(odd.softmax(-1), Codec::kUint8ProbSqrt),
                                                at::Tensor(), 0.f, torch::randn({4, 8}), 1.0),
                slimfit::Error);
