@@ -100,6 +100,15 @@ std::int64_t group_of(const IntSpec& s, at::IntArrayRef shape) {
   return s.group > 0 ? s.group : std::max<std::int64_t>(row_len(shape), 1);
 }
 
+// The bytes an integer code of n elements fills, and for absmax codes its fp32 scales, one per
+// `group` elements, on the device and with the options of `like`.
+void allocate_int(Packed& p, const IntSpec& s, std::int64_t n, std::int64_t group,
+                  const at::TensorOptions& like) {
+  p.data = at::empty({s.bits == 8 ? n : ceil_div(n, 2)},
+                     like.dtype(s.bits == 8 && s.qmin < 0 ? at::kChar : at::kByte));
+  if (s.mode == 1) p.aux = at::empty({ceil_div(n, group)}, like.dtype(at::kFloat));
+}
+
 void check_float(const at::Tensor& x, const char* what) {
   const auto t = x.scalar_type();
   SLIMFIT_CHECK(t == at::kFloat || t == at::kHalf || t == at::kBFloat16, what,
@@ -272,9 +281,7 @@ Packed pack_int_chunked(const at::Tensor& x, const IntSpec& s, Packed p) {
   if (n <= tl_aten_chunk) return pack_int_aten(flat, s, group, std::move(p));
   const std::int64_t chunk = chunk_of(8 * group);
   const int per_byte = s.bits == 8 ? 1 : 2;
-  p.data = at::empty({ceil_div(n, per_byte)},
-                     x.options().dtype(s.bits == 8 && s.qmin < 0 ? at::kChar : at::kByte));
-  if (s.mode == 1) p.aux = at::empty({ceil_div(n, group)}, x.options().dtype(at::kFloat));
+  allocate_int(p, s, n, group, x.options());
   for (std::int64_t start = 0; start < n; start += chunk) {
     const std::int64_t len = std::min(chunk, n - start);
     Packed q = pack_int_aten(flat.narrow(0, start, len), s, group, Packed{});
@@ -380,9 +387,7 @@ cpu::GeluCode loop_table(Codec c) {
 Packed pack_int_loops(const at::Tensor& x, IntSpec s, Packed p) {
   const std::int64_t n = x.numel();
   if (s.mode == 1) s.group = group_of(s, x.sizes());
-  p.data = at::empty({s.bits == 8 ? n : ceil_div(n, 2)},
-                     x.options().dtype(s.bits == 8 && s.qmin < 0 ? at::kChar : at::kByte));
-  if (s.mode == 1) p.aux = at::empty({ceil_div(n, s.group)}, x.options().dtype(at::kFloat));
+  allocate_int(p, s, n, s.group, x.options());
   cpu::quantize_pack(x.data_ptr(), loop_elem(p.dtype), n, s,
                      s.mode == 1 ? p.aux.data_ptr<float>() : nullptr,
                      static_cast<std::uint8_t*>(p.data.data_ptr()), at::get_num_threads());
@@ -552,10 +557,7 @@ Packed pack(const at::Tensor& x_in, Codec codec) {
 #ifdef SLIMFIT_CODEC_CUDA
     c10::cuda::CUDAGuard guard(x.device());
     const auto qp = quant_params(s, p.shape);
-    const std::int64_t nbytes = s.bits == 8 ? n : ceil_div(n, 2);
-    p.data =
-        at::empty({nbytes}, x.options().dtype(s.bits == 8 && s.qmin < 0 ? at::kChar : at::kByte));
-    if (s.mode == 1) p.aux = at::empty({ceil_div(n, qp.group)}, x.options().dtype(at::kFloat));
+    allocate_int(p, s, n, qp.group, x.options());
     check_cuda(cuda::quantize_pack(x.data_ptr(), elem_type(p.dtype), n, qp,
                                    s.mode == 1 ? p.aux.data_ptr<float>() : nullptr,
                                    static_cast<std::uint8_t*>(p.data.data_ptr()),
@@ -768,9 +770,7 @@ Packed pack_layer_norm_xhat(const at::Tensor& x_in, const at::Tensor& mean_in,
   p.codec = codec;
   p.dtype = at::kFloat;
   p.shape = x.sizes().vec();
-  p.data =
-      at::empty({rows * len * s.bits / 8}, x.options().dtype(s.bits == 8 ? at::kChar : at::kByte));
-  p.aux = at::empty({rows}, x.options());
+  allocate_int(p, s, x.numel(), std::max<std::int64_t>(len, 1), x.options());
   cpu::layer_norm_xhat_pack(x.data_ptr<float>(), mean.data_ptr<float>(), rstd.data_ptr<float>(),
                             rows, len, s, p.aux.data_ptr<float>(),
                             static_cast<std::uint8_t*>(p.data.data_ptr()), at::get_num_threads());

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <iomanip>
+#include <numeric>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -83,12 +84,11 @@ StepMemoryReport measure_training_step(const StepMemoryOptions& options) {
   }
   // Warm steps for timing only (the first step pays for page faults, cuBLAS/cuDNN set-up).
   if (options.time_steps > 0) {
-    double seconds = 0.0;
-    for (int64_t i = 0; i < options.time_steps; ++i) {
+    for (int64_t i = 0; i < options.time_steps; ++i)
       report.warm_step_seconds.push_back(trainer.step().seconds);
-      seconds += report.warm_step_seconds.back();
-    }
-    report.step_seconds = seconds / double(options.time_steps);
+    report.step_seconds =
+        std::accumulate(report.warm_step_seconds.begin(), report.warm_step_seconds.end(), 0.0) /
+        double(options.time_steps);
   }
   device.synchronize();
   if (!device.is_cuda()) report.peak_rss_bytes = mem::process_peak_rss();

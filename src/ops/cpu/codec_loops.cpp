@@ -277,46 +277,44 @@ class MaskFactors {
     for (int b = 0; b < 256; ++b)
       for (int k = 0; k < 8; ++k) f_[b][k] = ((b >> k) & 1) ? keep_scale : 0.f;
   }
-  const float* of_byte(std::uint8_t b) const { return f_[b]; }
+  // out[i - first] = value(i) * factor(i) for i in [first, last): whole mask bytes eight at a
+  // time, the elements before the first and after the last whole byte one by one.
+  template <typename Value>
+  void scale(const std::uint8_t* bits, std::int64_t first, std::int64_t last, const Value& value,
+             float* out) const {
+    std::int64_t i = first;
+    for (; i < last && (i & 7) != 0; ++i) out[i - first] = value(i) * of_element(bits, i);
+    for (; i + 8 <= last; i += 8) {
+      const float* f = f_[bits[i >> 3]];
+      float* o = out + (i - first);
+      float v[8];
+      for (int k = 0; k < 8; ++k) v[k] = value(i + k);
+      for (int k = 0; k < 8; ++k) o[k] = v[k] * f[k];
+    }
+    for (; i < last; ++i) out[i - first] = value(i) * of_element(bits, i);
+  }
+
+ private:
   float of_element(const std::uint8_t* bits, std::int64_t i) const {
     return ((bits[i >> 3] >> (i & 7)) & 1) ? keep_scale_ : 0.f;
   }
 
- private:
   float keep_scale_;
   alignas(32) float f_[256][8];
 };
 
-// Sums over a row in eight interleaved partial sums (a fixed order the compiler can vectorize).
-inline float row_dot(const float* a, const float* b, std::int64_t n) {
+// The sum of term(i) over [0, n) in eight interleaved partial sums (a fixed order the compiler
+// can vectorize).
+template <typename Term>
+float row_total(std::int64_t n, const Term& term) {
   float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   const std::int64_t whole = n / 8 * 8;
   for (std::int64_t i = 0; i < whole; i += 8)
-    for (int k = 0; k < 8; ++k) acc[k] += a[i + k] * b[i + k];
+    for (int k = 0; k < 8; ++k) acc[k] += term(i + k);
   float s = 0.f;
-  for (std::int64_t i = whole; i < n; ++i) s += a[i] * b[i];
+  for (std::int64_t i = whole; i < n; ++i) s += term(i);
   for (int k = 0; k < 8; ++k) s += acc[k];
   return s;
-}
-inline float row_sum(const float* a, std::int64_t n) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  const std::int64_t whole = n / 8 * 8;
-  for (std::int64_t i = 0; i < whole; i += 8)
-    for (int k = 0; k < 8; ++k) acc[k] += a[i + k];
-  float s = 0.f;
-  for (std::int64_t i = whole; i < n; ++i) s += a[i];
-  for (int k = 0; k < 8; ++k) s += acc[k];
-  return s;
-}
-
-// f(std::integral_constant<int, bits>) for an absmax spec of 8 or 4 bits.
-template <typename F>
-void on_row_spec(const QuantSpec& s, const F& f) {
-  if (s.bits == 8) {
-    f(std::integral_constant<int, 8>{});
-  } else {
-    f(std::integral_constant<int, 4>{});
-  }
 }
 
 }  // namespace
@@ -448,15 +446,10 @@ void unpack_mask_bits(const std::uint8_t* in, std::int64_t n, bool* mask, int th
 void mask_bits_scale(const std::uint8_t* in, std::int64_t n, float keep_scale, const float* grad,
                      float* out, int threads) {
   const MaskFactors m(keep_scale);
-  static_assert(kUnit % 8 == 0, "units start on a mask byte");
   for_units(ceil_div(n, kUnit), kUnit, threads, [&](std::int64_t u0, std::int64_t u1) {
-    const std::int64_t first = u0 * kUnit, last = std::min(n, u1 * kUnit);
-    const std::int64_t whole = first + (last - first) / 8 * 8;
-    for (std::int64_t i = first; i < whole; i += 8) {
-      const float* f = m.of_byte(in[i >> 3]);
-      for (int k = 0; k < 8; ++k) out[i + k] = grad[i + k] * f[k];
-    }
-    for (std::int64_t i = whole; i < last; ++i) out[i] = grad[i] * m.of_element(in, i);
+    const std::int64_t first = u0 * kUnit;
+    m.scale(
+        in, first, std::min(n, u1 * kUnit), [&](std::int64_t i) { return grad[i]; }, out + first);
   });
 }
 
@@ -482,16 +475,12 @@ void prob_decode(const std::uint8_t* codes, int mode, const std::uint8_t* bits, 
   const MaskFactors m(keep_scale);
   for_units(ceil_div(n, kUnit), kUnit, threads, [&](std::int64_t u0, std::int64_t u1) {
     const std::int64_t first = u0 * kUnit, last = std::min(n, u1 * kUnit);
+    const auto prob = [&](std::int64_t i) { return table[codes[i]]; };
     if (bits == nullptr) {
-      for (std::int64_t i = first; i < last; ++i) out[i] = table[codes[i]];
-      return;
+      for (std::int64_t i = first; i < last; ++i) out[i] = prob(i);
+    } else {
+      m.scale(bits, first, last, prob, out + first);
     }
-    const std::int64_t whole = first + (last - first) / 8 * 8;
-    for (std::int64_t i = first; i < whole; i += 8) {
-      const float* f = m.of_byte(bits[i >> 3]);
-      for (int k = 0; k < 8; ++k) out[i + k] = table[codes[i + k]] * f[k];
-    }
-    for (std::int64_t i = whole; i < last; ++i) out[i] = table[codes[i]] * m.of_element(bits, i);
   });
 }
 
@@ -507,15 +496,11 @@ void softmax_backward_codes(const std::uint8_t* codes, int mode, const std::uint
       for (std::int64_t j = 0; j < len; ++j) p[j] = table[codes[o + j]];
       if (bits == nullptr) {
         std::copy(grad + o, grad + o + len, g.begin());
-      } else if (o % 8 == 0 && len % 8 == 0) {  // whole mask bytes: eight factors at a time
-        for (std::int64_t j = 0; j < len; j += 8) {
-          const float* f = m.of_byte(bits[(o + j) >> 3]);
-          for (int k = 0; k < 8; ++k) g[j + k] = grad[o + j + k] * f[k];
-        }
       } else {
-        for (std::int64_t j = 0; j < len; ++j) g[j] = grad[o + j] * m.of_element(bits, o + j);
+        m.scale(
+            bits, o, o + len, [&](std::int64_t i) { return grad[i]; }, g.data());
       }
-      const float dot = row_dot(g.data(), p.data(), len);
+      const float dot = row_total(len, [&](std::int64_t j) { return g[j] * p[j]; });
       for (std::int64_t j = 0; j < len; ++j) out[o + j] = p[j] * (g[j] - dot) / scale;
     }
   });
@@ -531,9 +516,9 @@ void layer_norm_xhat_pack(const float* x, const float* mean, const float* rstd, 
       const float* xr = x + r * len;
       const float mu = mean[r], rs = rstd[r];
       for (std::int64_t j = 0; j < len; ++j) xhat[j] = (xr[j] - mu) * rs;
-      on_row_spec(s, [&](auto bits) {
-        quantize_range<float, 1, decltype(bits)::value>(xhat.data(), 0, len, s, len, scales + r,
-                                                        out + r * row_bytes);
+      dispatch_spec(s, [&](auto mode, auto bits) {
+        quantize_range<float, decltype(mode)::value, decltype(bits)::value>(
+            xhat.data(), 0, len, s, len, scales + r, out + r * row_bytes);
       });
     }
   });
@@ -547,9 +532,9 @@ void layer_norm_backward_codes(const std::uint8_t* in, const float* scales, cons
   for_units(rows, len, threads, [&](std::int64_t r0, std::int64_t r1) {
     std::vector<float> xhat(static_cast<size_t>(len)), g(static_cast<size_t>(len));
     for (std::int64_t r = r0; r < r1; ++r) {
-      on_row_spec(s, [&](auto bits) {
-        dequantize_range<float, 1, decltype(bits)::value>(in + r * row_bytes, scales + r, 0, len, s,
-                                                          len, nullptr, xhat.data());
+      dispatch_spec(s, [&](auto mode, auto bits) {
+        dequantize_range<float, decltype(mode)::value, decltype(bits)::value>(
+            in + r * row_bytes, scales + r, 0, len, s, len, nullptr, xhat.data());
       });
       const float* gr = grad + r * len;
       if (weight == nullptr) {
@@ -557,8 +542,8 @@ void layer_norm_backward_codes(const std::uint8_t* in, const float* scales, cons
       } else {
         for (std::int64_t j = 0; j < len; ++j) g[j] = gr[j] * weight[j];
       }
-      const float g_mean = row_sum(g.data(), len) * inv_len;
-      const float proj = row_dot(g.data(), xhat.data(), len) * inv_len;
+      const float g_mean = row_total(len, [&](std::int64_t j) { return g[j]; }) * inv_len;
+      const float proj = row_total(len, [&](std::int64_t j) { return g[j] * xhat[j]; }) * inv_len;
       const float rs = rstd[r];
       float* o = out + r * len;
       for (std::int64_t j = 0; j < len; ++j) o[j] = rs * ((g[j] - g_mean) - xhat[j] * proj);
