@@ -27,7 +27,7 @@ class Rng {
  public:
   Rng(uint64_t seed, uint64_t index, uint64_t purpose)
       : state_(splitmix64_mix(splitmix64_mix(splitmix64_mix(seed) ^ index) ^
-                          (purpose * 0xD1B54A32D192ED03ULL))) {}
+                              (purpose * 0xD1B54A32D192ED03ULL))) {}
   uint64_t next() { return splitmix64_mix(state_++); }
   // Uniform in [0, n) (n > 0); the modulo bias is negligible for the small n used here.
   int64_t below(int64_t n) { return static_cast<int64_t>(next() % static_cast<uint64_t>(n)); }

@@ -3,8 +3,8 @@
 #include <ATen/ATen.h>
 
 #include <iomanip>
-#include <numeric>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <sstream>
 
 #include "comm/communicator.h"

@@ -41,7 +41,7 @@ struct TrainSummary {
   double final_f1 = 0.0;
   double final_eval_loss = 0.0;
   double final_train_loss = 0.0;
-  EvalResult final_eval;  // every metric of the final evaluation (final_accuracy etc. repeat it)
+  EvalResult final_eval;   // every metric of the final evaluation (final_accuracy etc. repeat it)
   int64_t best_step = -1;  // with save_best: the step of the best evaluation, and its value
   double best_value = 0.0;
   int64_t peak_bytes = 0;

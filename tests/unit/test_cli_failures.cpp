@@ -80,9 +80,9 @@ TEST_F(CliFailure, SigtermStopsAfterTheStepWithACheckpointAndResumeRepeatsTheRun
   EXPECT_TRUE(contains(out, "stopped by SIGTERM after step")) << out;
   EXPECT_TRUE(contains(out, "continue with resume=ck.h5")) << out;
   ASSERT_TRUE(fs::exists(path("ck.h5"))) << out;
-  std::tie(rc, out) = run(
-      "$B train $T steps=40 resume=ck.h5 checkpoint=ck.h5 --summary resumed.json || exit 1\n"
-      "$B train $T steps=40 --summary straight.json");
+  std::tie(rc, out) =
+      run("$B train $T steps=40 resume=ck.h5 checkpoint=ck.h5 --summary resumed.json || exit 1\n"
+          "$B train $T steps=40 --summary straight.json");
   ASSERT_EQ(rc, 0) << out;
   EXPECT_EQ(final_train_loss("resumed.json"), final_train_loss("straight.json"));
 }
@@ -134,14 +134,15 @@ TEST_F(CliFailure, OutputPathsAreCheckedBeforeTheFirstStep) {
 
 TEST_F(CliFailure, AFailedWriteExitsNonZeroAndKeepsTheLastGoodFile) {
   // A file-size limit makes writes fail as a full disk does (EFBIG instead of ENOSPC).
-  auto [rc, out] = run("$B train $T steps=1 checkpoint=ck.h5 --summary s.json || exit 1\n"
-                       "cp ck.h5 good.h5; cp s.json good.json\n"
-                       "(trap '' XFSZ; ulimit -f 100; exec $B train $T steps=2 checkpoint=ck.h5)\n"
-                       "echo \"checkpoint exit $?\"\n"
-                       "(trap '' XFSZ; ulimit -f 0; exec $B train $T steps=1 --summary s.json) "
-                       "2>&1 | cat\n"
-                       "echo \"summary exit ${PIPESTATUS[0]}\"\n"
-                       "cmp ck.h5 good.h5 && cmp s.json good.json && echo intact");
+  auto [rc, out] =
+      run("$B train $T steps=1 checkpoint=ck.h5 --summary s.json || exit 1\n"
+          "cp ck.h5 good.h5; cp s.json good.json\n"
+          "(trap '' XFSZ; ulimit -f 100; exec $B train $T steps=2 checkpoint=ck.h5)\n"
+          "echo \"checkpoint exit $?\"\n"
+          "(trap '' XFSZ; ulimit -f 0; exec $B train $T steps=1 --summary s.json) "
+          "2>&1 | cat\n"
+          "echo \"summary exit ${PIPESTATUS[0]}\"\n"
+          "cmp ck.h5 good.h5 && cmp s.json good.json && echo intact");
   ASSERT_EQ(rc, 0) << out;
   EXPECT_TRUE(contains(out, "checkpoint exit 1")) << out;  // not 139: no crash at exit
   EXPECT_TRUE(contains(out, "summary exit 1")) << out;
@@ -180,9 +181,10 @@ TEST_F(CliFailure, BadValuesThatUsedToPassAreErrors) {
 }
 
 TEST_F(CliFailure, TheNonFiniteLossMessageNamesTheFileThatHoldsTheStep) {
-  auto [rc, out] = run("$B train $T steps=6 stop_after=2 checkpoint=a.h5 || exit 1\n"
-                       "SLIMFIT_FAULT=rank=0,step=3,kind=nan $B train $T steps=6 resume=a.h5 "
-                       "checkpoint=b.h5");
+  auto [rc, out] =
+      run("$B train $T steps=6 stop_after=2 checkpoint=a.h5 || exit 1\n"
+          "SLIMFIT_FAULT=rank=0,step=3,kind=nan $B train $T steps=6 resume=a.h5 "
+          "checkpoint=b.h5");
   EXPECT_EQ(rc, 1) << out;
   EXPECT_TRUE(contains(out, "The last checkpoint (a.h5, step 2) is intact")) << out;
   std::tie(rc, out) = run("SLIMFIT_FAULT=rank=0,step=1,kind=nan $B train $T steps=6");
