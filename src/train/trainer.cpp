@@ -681,8 +681,10 @@ TrainSummary Trainer::run() {
 
 void Trainer::write_checkpoint(const std::string& path) {
   // Each rank's dropout stream differs, so every rank's generator state goes to the writer.
-  CheckpointState state{next_step_, scheduler_->state(),
-                        comm_->gather(at::detail::getDefaultCPUGenerator().get_state(), 0)};
+  CheckpointState state;
+  state.next_step = next_step_;
+  state.scheduler = scheduler_->state();
+  state.rng_states = comm_->gather(at::detail::getDefaultCPUGenerator().get_state(), 0);
   if (device_.is_cuda()) {
     state.cuda_rng_states =
         comm_->gather(at::globalContext().defaultGenerator(device_).get_state().cpu(), 0);
