@@ -10,13 +10,20 @@
 //   - the partial sum of |dW|/|W| over its shard of u's elements, and the shard's size: ranks
 //     split each unit's elements, so the snapshot memory and scoring work per rank are 1/N;
 //   - the squared norm of its local (pre-average) gradient of u.
-// Rank 0 combines: score(u) = sum of partial sums / sum of counts, which is exactly the mean
-// relative change of the whole unit (the single-process score), so N ranks and 1 rank make the
-// same decisions. The sums of dW^2 and W^2 combine the same way for score=norm (note [score]). The
-// local gradient norms give the gradient diversity of u, mean_r |g_r|^2 / |mean_r g_r|^2 (1 when
-// ranks agree, up to N when their gradients cancel), which is recorded per step in the metrics file
-// rather than used to reorder units, because an N-dependent score would break the
-// N-ranks-equals-1-rank guarantee.
+// Rank 0 combines: score(u) = sum of partial sums / sum of counts, the mean relative change of
+// the whole unit, which is the single-process score up to float rounding. The sums of dW^2 and
+// W^2 combine the same way for score=norm (note [score]). N ranks sum the gradient in another
+// order than one process, so their weights, and the changes scored from them, differ in the last
+// bits (by how much depends on the BLAS kernels the processor runs: AVX2 and AVX-512 differ). The
+// policy is deterministic, so N ranks choose what one process would, except where two units'
+// scores are closer than that rounding: such a near-tie may swap them, and from then on the two
+// runs train different units. The tests hold N ranks to exactly that (note [N ranks against 1] in
+// tests/mpi/test_data_parallel.cpp): every score within 1e-5 relative of one process's, and the
+// mask the policy picks from those scores.
+// The local gradient norms give the gradient diversity of u, mean_r |g_r|^2 / |mean_r g_r|^2 (1
+// when ranks agree, up to N when their gradients cancel), which is recorded per step in the
+// metrics file rather than used to reorder units, because an N-dependent score would break that
+// guarantee.
 #pragma once
 
 #include <cstdint>

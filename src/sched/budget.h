@@ -17,8 +17,9 @@
 //     included), a set the count rule could pick: no step exceeds the count rule's worst step.
 // Either budget is raised, if needed, to fit any one unit next to the always-train units.
 // Costs follow src/ops/FORMATS.md ("Saved bytes per element") for one micro-batch of the global
-// batch (batch / grad_accum examples), independent of the number of ranks, so N ranks choose
-// exactly what one process would.
+// batch (batch / grad_accum examples), independent of the number of ranks, so N ranks spend the
+// same budget on the same costs as one process (their scores agree up to rounding: note
+// [coordinator rule] in coord/coordinator.h).
 #pragma once
 
 #include <cstdint>

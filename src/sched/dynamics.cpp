@@ -10,6 +10,24 @@
 
 namespace slimfit::sched {
 
+namespace {
+
+// The sum of squares of a flat tensor, accumulated in double one chunk at a time: a float
+// norm of millions of elements is good to about 1e-5 only, so the sums of N ranks' shards would
+// not add up to the whole tensor's (note [coordinator rule]); chunks keep the double copy small.
+double sum_of_squares(const at::Tensor& flat) {
+  constexpr int64_t kChunk = int64_t{1} << 16;
+  const int64_t n = flat.numel();
+  at::Tensor total = at::zeros({}, flat.options().dtype(at::kDouble));
+  for (int64_t begin = 0; begin < n; begin += kChunk) {
+    const at::Tensor chunk = flat.slice(0, begin, std::min(n, begin + kChunk)).to(at::kDouble);
+    total.add_(chunk.mul(chunk).sum());
+  }
+  return total.item<double>();
+}
+
+}  // namespace
+
 at::Tensor DynamicsTracker::slice(const at::Tensor& param) const {
   const at::Tensor flat = param.detach().reshape({-1});
   const int64_t n = flat.numel();
@@ -41,9 +59,8 @@ std::vector<DynamicsTracker::Partial> DynamicsTracker::end_step_partial(
     if (!before_[i].defined()) continue;
     const at::Tensor& before = before_[i];
     const at::Tensor delta = slice(params[i]) - before;
-    // Norms reduce without a squared copy, so scoring keeps its two temporaries.
-    out[i].delta_sq = std::pow(delta.norm().item<double>(), 2);
-    out[i].weight_sq = std::pow(before.norm().item<double>(), 2);
+    out[i].delta_sq = sum_of_squares(delta);
+    out[i].weight_sq = sum_of_squares(before);
     const at::Tensor ratio = delta.abs_().div_(before.abs().clamp_min_(kTiny));
     out[i].sum = ratio.sum(at::kDouble).item<double>();
     out[i].count = ratio.numel();

@@ -446,6 +446,8 @@ LossAgreement agree_on_loss(comm::Communicator& comm, double loss, int pending_s
 
 }  // namespace
 
+std::vector<uint8_t> Trainer::decide_mask(int64_t step) { return coordinator_->decide(step); }
+
 const StepRecord& Trainer::step() {
   const int64_t step = next_step_;
   const auto start = std::chrono::steady_clock::now();
@@ -454,7 +456,7 @@ const StepRecord& Trainer::step() {
   auto since = [](std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
   };
-  record.mask = coordinator_->decide(step);
+  record.mask = decide_mask(step);
   record.coord_seconds = since(start);
   std::vector<at::Tensor> params;
   for (size_t i = 0; i < units_.size(); ++i) {

@@ -97,6 +97,9 @@ class Trainer {
  protected:
   // The loss of one micro-batch (tests override it to inject failures).
   virtual at::Tensor compute_loss(const models::Batch& batch);
+  // The freeze mask that `step` trains: the coordinator's agreed decision. Tests override it to
+  // make one run train another run's masks (note [coordinator rule]).
+  virtual std::vector<uint8_t> decide_mask(int64_t step);
 
  private:
   // The constructor's parts, in the order it calls them.
