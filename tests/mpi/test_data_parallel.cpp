@@ -144,7 +144,7 @@ class ReplayTrainer : public Trainer {
     for (size_t u = 0; u < whole.size(); ++u) {
       if (!rescore_mask_[u]) continue;
       const double d = std::abs(scores[u] - whole[u]);
-      worst_rescore = std::max(worst_rescore, d / std::abs(whole[u]));
+      if (whole[u] != 0) worst_rescore = std::max(worst_rescore, d / std::abs(whole[u]));
       ++rescored;
       EXPECT_LE(d, kRescoreTolerance * std::abs(whole[u]))
           << "step " << step << ", unit " << u << " (" << units()[u].name << "): combined score "
