@@ -299,8 +299,9 @@ TEST(Dynamics, ShardsOfALargeUnitCombineToDoubleRounding) {
 // Why N ranks need not pick one process's masks (note [coordinator rule]): a weight that has just
 // crossed zero is the difference of two values near 1e-3, so its value in two runs that round
 // differently can differ by one ulp of 1e-3, here 1.2e-10 against 2.3e-10. The relative score
-// divides that element's change by it, so the unit's score differs by half; the norm score does
-// not notice.
+// divides that element's change by it, so the unit's score differs by half, and a unit scored
+// between the two takes its turn in one run and not in the other; the norm score does not
+// notice.
 TEST(Dynamics, OneRoundingOfANearZeroWeightMovesTheRelativeScoreNotTheNorm) {
   using slimfit::sched::DynamicsTracker;
   using slimfit::sched::ScoreKind;
@@ -323,6 +324,15 @@ TEST(Dynamics, OneRoundingOfANearZeroWeightMovesTheRelativeScoreNotTheNorm) {
   const auto relative = [](const std::vector<double>& s) { return std::abs(s[0] - s[1]) / s[1]; };
   EXPECT_GT(relative(scores[ScoreKind::kRelative]), 0.4);
   EXPECT_LT(relative(scores[ScoreKind::kNorm]), 1e-9);
+  // Two units, one of which trains: unit 1 scores halfway between the two runs' unit 0.
+  const std::vector<double>& s = scores[ScoreKind::kRelative];
+  std::vector<std::vector<uint8_t>> masks;
+  for (double unit0 : s) {
+    IlsScheduler scheduler(2, {0.5, 0, 0.0, 1, {}});
+    scheduler.restore({1, {unit0, (s[0] + s[1]) / 2}, {0, 0}, scheduler.state().rng_state});
+    masks.push_back(scheduler.next_mask());
+  }
+  EXPECT_NE(masks[0], masks[1]);
 }
 
 }  // namespace
