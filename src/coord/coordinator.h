@@ -11,19 +11,21 @@
 //     split each unit's elements, so the snapshot memory and scoring work per rank are 1/N;
 //   - the squared norm of its local (pre-average) gradient of u.
 // Rank 0 combines: score(u) = sum of partial sums / sum of counts, the mean relative change of
-// the whole unit, which is the single-process score up to float rounding. The sums of dW^2 and
-// W^2 combine the same way for score=norm (note [score]). N ranks sum the gradient in another
-// order than one process, so their weights, and the changes scored from them, differ in the last
-// bits (by how much depends on the BLAS kernels the processor runs: AVX2 and AVX-512 differ). The
-// policy is deterministic, so N ranks choose what one process would, except where two units'
-// scores are closer than that rounding: such a near-tie may swap them, and from then on the two
-// runs train different units. The tests hold N ranks to exactly that (note [N ranks against 1] in
-// tests/mpi/test_data_parallel.cpp): every score within 1e-5 relative of one process's, and the
-// mask the policy picks from those scores.
+// the whole unit: the single-process score of the same weights, to double rounding. The sums of
+// dW^2 and W^2 combine the same way for score=norm (note [score]). The policy is deterministic,
+// so N ranks choose what one process would choose from their weights. Those weights are not one
+// process's to the bit: N ranks sum the gradient in another order (and AVX2 and AVX-512 kernels
+// round differently), and the relative score divides each element's change by its weight, so a
+// weight near zero turns that rounding into a large change of the unit's score (up to 73% for
+// one unit, measured). Two units that close can swap turns, and the runs then train different
+// units. The tests hold N ranks to what is guaranteed (note [N ranks against 1] in
+// tests/mpi/test_data_parallel.cpp): one mask and one set of weights on every rank, combined
+// scores equal to whole-tensor rescoring to 1e-12, the mask the policy picks from them, and a
+// one-process run that trains the same masks within 1e-5 (loss) and 1e-4 (weights).
 // The local gradient norms give the gradient diversity of u, mean_r |g_r|^2 / |mean_r g_r|^2 (1
 // when ranks agree, up to N when their gradients cancel), which is recorded per step in the
-// metrics file rather than used to reorder units, because an N-dependent score would break that
-// guarantee.
+// metrics file rather than used to reorder units: an N-dependent score would make N ranks choose
+// from other scores than one process computes from the same weights.
 #pragma once
 
 #include <cstdint>

@@ -18,7 +18,7 @@
 // Either budget is raised, if needed, to fit any one unit next to the always-train units.
 // Costs follow src/ops/FORMATS.md ("Saved bytes per element") for one micro-batch of the global
 // batch (batch / grad_accum examples), independent of the number of ranks, so N ranks spend the
-// same budget on the same costs as one process (their scores agree up to rounding: note
+// same budget on the same costs as one process (their scores need not agree: note
 // [coordinator rule] in coord/coordinator.h).
 #pragma once
 

@@ -100,6 +100,13 @@ struct Decision {
   std::vector<uint8_t> own;
 };
 
+// The masks a leader trained, by step, for a follower.
+std::map<int64_t, std::vector<uint8_t>> masks_of(const std::map<int64_t, Decision>& decisions) {
+  std::map<int64_t, std::vector<uint8_t>> masks;
+  for (const auto& [step, d] : decisions) masks[step] = d.own;
+  return masks;
+}
+
 // Records every decision and rescores every trained unit from whole tensors (point 2 above);
 // given a leader's masks, trains those instead of its own choice.
 class ReplayTrainer : public Trainer {
@@ -222,11 +229,7 @@ TEST_P(RanksTest, TwoRanksMatchOneRankWithTheGlobalBatch) {
   parallel.run();
   parallel.finish();
   slimfit::comm::SelfCommunicator self;
-  ReplayTrainer single(c, &self, [&] {  // one rank, batch 4n, N ranks' masks
-    std::map<int64_t, std::vector<uint8_t>> masks;
-    for (const auto& [step, d] : parallel.decisions) masks[step] = d.own;
-    return masks;
-  }());
+  ReplayTrainer single(c, &self, masks_of(parallel.decisions));  // 1 rank, batch 4n, N ranks' masks
   single.run();
   single.finish();
   EXPECT_GT(parallel.rescored, 0);
@@ -315,9 +318,7 @@ TEST(DataParallel, ResumesWithADifferentNumberOfRanks) {
   resumed.finish();
   decided.insert(resumed.decisions.begin(), resumed.decisions.end());
   // The uninterrupted run on 1 rank trains the masks of the two above (note [N ranks against 1]).
-  std::map<int64_t, std::vector<uint8_t>> masks;
-  for (const auto& [step, d] : decided) masks[step] = d.own;
-  ReplayTrainer straight(tiny(16, 8), &self, masks);
+  ReplayTrainer straight(tiny(16, 8), &self, masks_of(decided));
   straight.run();
   straight.finish();
   EXPECT_LE(max_relative_difference(resumed, straight), 1e-4);

@@ -209,6 +209,24 @@ TEST(Ils, ByteBudgetIsNeverExceededAndTrainsMoreCheapUnits) {
   EXPECT_THROW(IlsScheduler(t, small), slimfit::Error);
 }
 
+// The partials of a unit that moves from `before` to `after`, tracked in `shards` shards and added
+// up as the coordinator adds the ranks' (note [coordinator rule]).
+slimfit::sched::DynamicsTracker::Partial shard_partials(const at::Tensor& before,
+                                                        const at::Tensor& after, int shards) {
+  slimfit::sched::DynamicsTracker tracker;
+  slimfit::sched::DynamicsTracker::Partial total;
+  at::Tensor w = before.clone();
+  for (int shard = 0; shard < shards; ++shard) {
+    w.copy_(before);
+    tracker.begin_step({w}, {1}, shard, shards);
+    w.copy_(after);
+    const auto p = tracker.end_step_partial({w})[0];
+    total.sum += p.sum, total.count += p.count;
+    total.delta_sq += p.delta_sq, total.weight_sq += p.weight_sq;
+  }
+  return total;
+}
+
 TEST(Dynamics, ScoreIsMeanRelativeChangeAndFiniteForZeroWeights) {
   at::Tensor w1 = at::tensor({1.0f, -2.0f, 4.0f, 0.5f});
   at::Tensor w2 = at::tensor({0.0f, 1.0f});  // a zero weight
@@ -250,16 +268,8 @@ TEST(Dynamics, NormScoreIsTheRelativeChangeOfTheWholeTensorAndShardsCombine) {
   w.copy_(after);
   EXPECT_GT(tracker.end_step({w}, ScoreKind::kRelative)[0], 0.25);
   // Two shards' partials add up to the one-shard score.
-  DynamicsTracker::Partial total;
-  for (int shard = 0; shard < 2; ++shard) {
-    w.copy_(before);
-    tracker.begin_step({w}, {1}, shard, 2);
-    w.copy_(after);
-    const auto p = tracker.end_step_partial({w})[0];
-    total.sum += p.sum, total.count += p.count;
-    total.delta_sq += p.delta_sq, total.weight_sq += p.weight_sq;
-  }
-  EXPECT_NEAR(DynamicsTracker::score(total, ScoreKind::kNorm), norm, 1e-12 * norm);
+  EXPECT_NEAR(DynamicsTracker::score(shard_partials(before, after, 2), ScoreKind::kNorm), norm,
+              1e-12 * norm);
   EXPECT_EQ(slimfit::sched::parse_score_kind("norm"), ScoreKind::kNorm);
   EXPECT_THROW(slimfit::sched::parse_score_kind("l2"), slimfit::Error);
 }
@@ -273,21 +283,9 @@ TEST(Dynamics, ShardsOfALargeUnitCombineToDoubleRounding) {
   at::manual_seed(4);
   const at::Tensor before = at::randn({3000, 1024}) * 0.02;
   const at::Tensor after = before + at::randn({3000, 1024}) * 1e-3;
-  at::Tensor w = before.clone();
-  DynamicsTracker tracker;
-  tracker.begin_step({w}, {1});
-  w.copy_(after);
-  const DynamicsTracker::Partial whole = tracker.end_step_partial({w})[0];
+  const DynamicsTracker::Partial whole = shard_partials(before, after, 1);
   for (int shards : {2, 3}) {
-    DynamicsTracker::Partial total;
-    for (int shard = 0; shard < shards; ++shard) {
-      w.copy_(before);
-      tracker.begin_step({w}, {1}, shard, shards);
-      w.copy_(after);
-      const auto p = tracker.end_step_partial({w})[0];
-      total.sum += p.sum, total.count += p.count;
-      total.delta_sq += p.delta_sq, total.weight_sq += p.weight_sq;
-    }
+    const DynamicsTracker::Partial total = shard_partials(before, after, shards);
     EXPECT_EQ(total.count, whole.count);
     for (ScoreKind kind : {ScoreKind::kRelative, ScoreKind::kNorm}) {
       const double a = DynamicsTracker::score(total, kind), b = DynamicsTracker::score(whole, kind);
