@@ -59,6 +59,7 @@ class Coordinator {
                 const std::vector<double>& global_grad_sq, double lr);
 
   int64_t control_bytes() const { return control_bytes_; }
+  sched::ScoreKind score_kind() const { return score_; }
 
  protected:
   // Called on every rank with what it received; tests override it to inject a disagreement.

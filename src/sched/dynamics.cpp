@@ -51,7 +51,7 @@ void DynamicsTracker::begin_step(const std::vector<at::Tensor>& params,
 }
 
 std::vector<DynamicsTracker::Partial> DynamicsTracker::end_step_partial(
-    const std::vector<at::Tensor>& params) {
+    const std::vector<at::Tensor>& params, ScoreKind kind) {
   SLIMFIT_ASSERT(params.size() == before_.size());
   c10::NoGradGuard no_grad;
   std::vector<Partial> out(params.size());
@@ -59,11 +59,14 @@ std::vector<DynamicsTracker::Partial> DynamicsTracker::end_step_partial(
     if (!before_[i].defined()) continue;
     const at::Tensor& before = before_[i];
     const at::Tensor delta = slice(params[i]) - before;
-    out[i].delta_sq = sum_of_squares(delta);
-    out[i].weight_sq = sum_of_squares(before);
-    const at::Tensor ratio = delta.abs_().div_(before.abs().clamp_min_(kTiny));
-    out[i].sum = ratio.sum(at::kDouble).item<double>();
-    out[i].count = ratio.numel();
+    out[i].count = delta.numel();
+    if (kind == ScoreKind::kNorm) {
+      out[i].delta_sq = sum_of_squares(delta);
+      out[i].weight_sq = sum_of_squares(before);
+    } else {
+      const at::Tensor ratio = delta.abs_().div_(before.abs().clamp_min_(kTiny));
+      out[i].sum = ratio.sum(at::kDouble).item<double>();
+    }
     before_[i] = at::Tensor();
   }
   before_.clear();
@@ -87,7 +90,7 @@ double DynamicsTracker::score(const Partial& total, ScoreKind kind) {
 std::vector<double> DynamicsTracker::end_step(const std::vector<at::Tensor>& params,
                                               ScoreKind kind) {
   std::vector<double> scores;
-  for (const Partial& p : end_step_partial(params)) scores.push_back(score(p, kind));
+  for (const Partial& p : end_step_partial(params, kind)) scores.push_back(score(p, kind));
   return scores;
 }
 

@@ -27,8 +27,9 @@ class DynamicsTracker {
  public:
   static constexpr double kTiny = 1e-12;
 
-  // Per unit, over this shard's elements: the sum of |dW|/|W| and their count (the relative
-  // score), and the sums of dW^2 and W^2 (the norm score). Sums over shards combine exactly.
+  // Per unit, over this shard's elements: their count, and the sum of |dW|/|W| (the relative
+  // score) or the sums of dW^2 and W^2 (the norm score); the other score's sums stay 0. Sums over
+  // shards combine to double rounding.
   struct Partial {
     double sum = 0.0;
     int64_t count = 0;
@@ -46,8 +47,9 @@ class DynamicsTracker {
                                ScoreKind kind = ScoreKind::kRelative);
   // The score of a unit from its partials summed over all shards.
   static double score(const Partial& total, ScoreKind kind);
-  // The shard's partial sums (to be added up across shards), and releases the snapshots.
-  std::vector<Partial> end_step_partial(const std::vector<at::Tensor>& params);
+  // The shard's partial sums for `kind` (to be added up across shards), and releases the
+  // snapshots.
+  std::vector<Partial> end_step_partial(const std::vector<at::Tensor>& params, ScoreKind kind);
   int64_t snapshot_bytes() const;
 
  private:

@@ -542,7 +542,7 @@ const StepRecord& Trainer::step() {
   }
   optimizer_->release_grads();
   mem::note_gradient_bytes(-record.grad_bytes);
-  report.partials = tracker_.end_step_partial(params);
+  report.partials = tracker_.end_step_partial(params, coordinator_->score_kind());
   const auto report_start = std::chrono::steady_clock::now();
   const double diversity = coordinator_->report(record.mask, report, global_grad_sq, record.lr);
   record.coord_seconds += since(report_start);

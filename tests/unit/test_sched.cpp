@@ -212,7 +212,8 @@ TEST(Ils, ByteBudgetIsNeverExceededAndTrainsMoreCheapUnits) {
 // The partials of a unit that moves from `before` to `after`, tracked in `shards` shards and added
 // up as the coordinator adds the ranks' (note [coordinator rule]).
 slimfit::sched::DynamicsTracker::Partial shard_partials(const at::Tensor& before,
-                                                        const at::Tensor& after, int shards) {
+                                                        const at::Tensor& after, int shards,
+                                                        slimfit::sched::ScoreKind kind) {
   slimfit::sched::DynamicsTracker tracker;
   slimfit::sched::DynamicsTracker::Partial total;
   at::Tensor w = before.clone();
@@ -220,7 +221,7 @@ slimfit::sched::DynamicsTracker::Partial shard_partials(const at::Tensor& before
     w.copy_(before);
     tracker.begin_step({w}, {1}, shard, shards);
     w.copy_(after);
-    const auto p = tracker.end_step_partial({w})[0];
+    const auto p = tracker.end_step_partial({w}, kind)[0];
     total.sum += p.sum, total.count += p.count;
     total.delta_sq += p.delta_sq, total.weight_sq += p.weight_sq;
   }
@@ -268,8 +269,9 @@ TEST(Dynamics, NormScoreIsTheRelativeChangeOfTheWholeTensorAndShardsCombine) {
   w.copy_(after);
   EXPECT_GT(tracker.end_step({w}, ScoreKind::kRelative)[0], 0.25);
   // Two shards' partials add up to the one-shard score.
-  EXPECT_NEAR(DynamicsTracker::score(shard_partials(before, after, 2), ScoreKind::kNorm), norm,
-              1e-12 * norm);
+  EXPECT_NEAR(
+      DynamicsTracker::score(shard_partials(before, after, 2, ScoreKind::kNorm), ScoreKind::kNorm),
+      norm, 1e-12 * norm);
   EXPECT_EQ(slimfit::sched::parse_score_kind("norm"), ScoreKind::kNorm);
   EXPECT_THROW(slimfit::sched::parse_score_kind("l2"), slimfit::Error);
 }
@@ -283,11 +285,11 @@ TEST(Dynamics, ShardsOfALargeUnitCombineToDoubleRounding) {
   at::manual_seed(4);
   const at::Tensor before = at::randn({3000, 1024}) * 0.02;
   const at::Tensor after = before + at::randn({3000, 1024}) * 1e-3;
-  const DynamicsTracker::Partial whole = shard_partials(before, after, 1);
-  for (int shards : {2, 3}) {
-    const DynamicsTracker::Partial total = shard_partials(before, after, shards);
-    EXPECT_EQ(total.count, whole.count);
-    for (ScoreKind kind : {ScoreKind::kRelative, ScoreKind::kNorm}) {
+  for (ScoreKind kind : {ScoreKind::kRelative, ScoreKind::kNorm}) {
+    const DynamicsTracker::Partial whole = shard_partials(before, after, 1, kind);
+    for (int shards : {2, 3}) {
+      const DynamicsTracker::Partial total = shard_partials(before, after, shards, kind);
+      EXPECT_EQ(total.count, whole.count);
       const double a = DynamicsTracker::score(total, kind), b = DynamicsTracker::score(whole, kind);
       EXPECT_NEAR(a, b, 1e-12 * b) << shards << " shards, kind " << int(kind);
     }
